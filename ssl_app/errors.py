@@ -1,0 +1,28 @@
+"""User-facing errors: one line that says what is wrong and what to do.
+
+Entry points catch `SslAppError` and print its message instead of a traceback.
+"""
+
+from __future__ import annotations
+
+
+class SslAppError(Exception):
+    """Base class of errors whose message is meant for the user, not a traceback."""
+
+
+class ConfigError(SslAppError, ValueError):
+    """A configuration value is invalid (unknown name, out of range, ...)."""
+
+
+class DataError(SslAppError):
+    """A data set is missing, empty, corrupt or lacks what is needed (e.g. labels)."""
+
+
+class CheckpointError(SslAppError):
+    """A checkpoint or weights file is missing, unreadable or of another architecture."""
+
+
+def require_positive(name: str, value: float) -> None:
+    """Raise ConfigError unless `value` > 0 (temperatures, batch sizes, learning rates)."""
+    if not value > 0:
+        raise ConfigError(f"{name} must be > 0, got {value}; set {name}=<positive value>")

@@ -1,0 +1,81 @@
+"""Positive-pair bookkeeping shared by every contrastive loss of the family.
+
+Rows are this rank's 2N embeddings [view1; view2]; columns are the 2NW embeddings of
+all ranks [view1 of rank 0..W-1; view2 of rank 0..W-1], gathered with gradients
+(open_clip's "local loss": memory linear in the local batch). Row i's positive is the
+other view of the same image, at a column offset by this rank's position (rank × N).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ssl_app.errors import ConfigError
+from ssl_app.losses.gather import gather_with_grad, rank, world_size
+
+
+@dataclass
+class PairSimilarities:
+    """Cosine similarities of local rows against global columns, with the pair layout."""
+
+    sim: torch.Tensor  # (2N, 2NW) cosine similarities
+    positive: torch.Tensor  # (2N,) column index of each row's positive
+    self_mask: torch.Tensor  # (2N, 2NW) True where the column is the row itself
+
+    @property
+    def num_candidates(self) -> int:
+        """K = 2NW − 1: the positive plus every negative a row is contrasted against."""
+        return self.sim.shape[1] - 1
+
+    def positive_sim(self) -> torch.Tensor:
+        """(2N,) similarity of each row to its positive."""
+        return self.sim.gather(1, self.positive[:, None]).squeeze(1)
+
+    def negative_mask(self) -> torch.Tensor:
+        """(2N, 2NW) True at the 2NW − 2 negatives of each row (not self, not positive)."""
+        mask = ~self.self_mask
+        mask[torch.arange(len(self.positive), device=mask.device), self.positive] = False
+        return mask
+
+
+def pair_similarities(z1: torch.Tensor, z2: torch.Tensor, gather: bool = True) -> PairSimilarities:
+    """Normalise two views' projections (N, D) and compare local rows with global columns."""
+    if z1.shape != z2.shape or z1.ndim != 2:
+        raise ValueError(f"z1 and z2 must both be (N, D), got {tuple(z1.shape)} and {tuple(z2.shape)}")
+    n = z1.shape[0]
+    w, r = (world_size(), rank()) if gather else (1, 0)
+    if n * w < 2:
+        raise ConfigError(
+            f"global batch is {n * w} image(s): InfoNCE needs ≥ 2 to have a negative; "
+            "raise optim.batch_size"
+        )
+    z1, z2 = F.normalize(z1, dim=1), F.normalize(z2, dim=1)
+    rows = torch.cat([z1, z2])
+    if gather and w > 1:
+        columns = torch.cat([gather_with_grad(z1), gather_with_grad(z2)])
+    else:
+        columns = rows
+    idx = torch.arange(n, device=z1.device) + r * n
+    self_col = torch.cat([idx, idx + n * w])
+    positive = torch.cat([idx + n * w, idx])
+    self_mask = torch.zeros(2 * n, 2 * n * w, dtype=torch.bool, device=z1.device)
+    self_mask[torch.arange(2 * n, device=z1.device), self_col] = True
+    return PairSimilarities(rows @ columns.T, positive, self_mask)
+
+
+def contrastive_stats(pairs: PairSimilarities, loss: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Detached diagnostics: positive/negative similarity, top-1 of the positive, MI bound."""
+    with torch.no_grad():
+        sim = pairs.sim.detach().masked_fill(pairs.self_mask, float("-inf"))
+        neg = pairs.sim.detach()[pairs.negative_mask()]
+        k = pairs.num_candidates
+        return {
+            "pos_sim": pairs.positive_sim().detach().mean(),
+            "neg_sim": neg.mean() if neg.numel() else torch.zeros(()),
+            "pos_acc": (sim.argmax(1) == pairs.positive).float().mean(),
+            "mi_bound": torch.log(torch.tensor(float(k))) - loss.detach().float(),
+            "num_negatives": torch.tensor(float(k - 1)),
+        }
