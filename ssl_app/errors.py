@@ -5,6 +5,13 @@ Entry points catch `SslAppError` and print its message instead of a traceback.
 
 from __future__ import annotations
 
+import functools
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
 
 class SslAppError(Exception):
     """Base class of errors whose message is meant for the user, not a traceback."""
@@ -26,3 +33,17 @@ def require_positive(name: str, value: float) -> None:
     """Raise ConfigError unless `value` > 0 (temperatures, batch sizes, learning rates)."""
     if not value > 0:
         raise ConfigError(f"{name} must be > 0, got {value}; set {name}=<positive value>")
+
+
+def exit_on_user_error(fn: Callable[..., T]) -> Callable[..., T]:
+    """Decorator for entry points: an `SslAppError` prints `error: <message>` and exits 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except SslAppError as err:
+            print(f"error: {err}", file=sys.stderr)
+            raise SystemExit(2) from None
+
+    return wrapper

@@ -1,0 +1,73 @@
+"""The LightningModule: backbone + projection head trained with a contrastive loss.
+
+Lightning owns the loop, precision, devices, checkpoints and logging; this class holds
+the model, one training step and the optimiser set-up. The whole resolved run config
+is saved in the checkpoint (`hyper_parameters["cfg"]`) so a checkpoint rebuilds itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn as nn
+
+from ssl_app.losses import build_loss
+from ssl_app.models import ProjectionHead, create_backbone
+from ssl_app.train.optim import build_optimizer, build_scheduler, scaled_lr
+
+
+def build_backbone_from_config(model_cfg: dict[str, Any]) -> nn.Module:
+    """The backbone that `model_cfg` (the run config's `model` group) describes."""
+    return create_backbone(
+        model_cfg["backbone"],
+        in_chans=model_cfg["in_chans"],
+        small_images=model_cfg["small_images"],
+        **model_cfg.get("timm_kwargs", {}),
+    )
+
+
+class ContrastiveModule(pl.LightningModule):
+    """SimCLR-style pretraining: two views → backbone → head → loss(z1, z2)."""
+
+    def __init__(self, cfg: dict[str, Any]) -> None:
+        super().__init__()
+        self.save_hyperparameters({"cfg": cfg})
+        self.cfg = cfg
+        self.backbone = build_backbone_from_config(cfg["model"])
+        self.head = ProjectionHead(self.backbone.num_features, **cfg["model"]["head"])
+        loss_cfg = dict(cfg["loss"])
+        self.loss = build_loss(loss_cfg.pop("name"), **loss_cfg)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Backbone features (what evaluation and export use)."""
+        return self.backbone(x)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        (x1, x2), _ = batch
+        z1, z2 = self.head(self.backbone(torch.cat([x1, x2]))).chunk(2)
+        loss = self.loss(z1, z2)
+        stats = {f"train/{k}": v for k, v in self.loss.stats.items()}
+        self.log("train/loss", loss, prog_bar=True, sync_dist=True)
+        self.log_dict(stats, sync_dist=True)
+        self.log("lr", self.optimizers().param_groups[0]["lr"], prog_bar=True)
+        return loss
+
+    def global_batch_size(self) -> int:
+        """Images per optimiser step over all devices and nodes."""
+        accumulate = self.trainer.accumulate_grad_batches if self._trainer else 1
+        world = self.trainer.world_size if self._trainer else 1
+        return self.cfg["optim"]["batch_size"] * world * accumulate
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        opt_cfg = self.cfg["optim"]
+        lr = scaled_lr(opt_cfg["base_lr"], self.global_batch_size())
+        optimizer = build_optimizer(
+            self, opt_cfg["name"], lr, opt_cfg["weight_decay"], opt_cfg.get("momentum", 0.9)
+        )
+        total = int(self.trainer.estimated_stepping_batches)
+        steps_per_epoch = max(1, total // max(1, self.trainer.max_epochs))
+        warmup = min(total, round(opt_cfg["warmup_epochs"] * steps_per_epoch))
+        scheduler = build_scheduler(optimizer, warmup, total)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

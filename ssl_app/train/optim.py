@@ -1,0 +1,55 @@
+"""Optimisers (timm's, by name) and the per-step warmup + cosine schedule.
+
+Weight decay skips biases and norm parameters (timm's `filter_bias_and_bn`); for LARS
+those groups are also excluded from the trust-ratio adaptation (timm adapts only
+parameters with weight decay), as in SimCLR.
+"""
+
+from __future__ import annotations
+
+import math
+
+import timm.optim
+import torch
+import torch.nn as nn
+
+from ssl_app.errors import ConfigError, require_positive
+
+OPTIMIZERS = ("sgd", "adamw", "lars", "lamb", "adam")
+
+
+def scaled_lr(base_lr: float, global_batch: int) -> float:
+    """Linear scaling rule (Goyal et al. 2017): lr = base_lr × global_batch / 256."""
+    return base_lr * global_batch / 256
+
+
+def build_optimizer(
+    model: nn.Module, name: str, lr: float, weight_decay: float, momentum: float = 0.9
+) -> torch.optim.Optimizer:
+    """A timm optimiser over `model`'s parameters, no weight decay on 1-D parameters."""
+    if name not in OPTIMIZERS:
+        raise ConfigError(f"unknown optimiser '{name}'; choose one of: {', '.join(OPTIMIZERS)}")
+    require_positive("optim.lr", lr)
+    if weight_decay < 0:
+        raise ConfigError(f"optim.weight_decay must be ≥ 0, got {weight_decay}")
+    kwargs = {"momentum": momentum} if name in ("sgd", "lars") else {}
+    return timm.optim.create_optimizer_v2(
+        model, opt=name, lr=lr, weight_decay=weight_decay, filter_bias_and_bn=True, **kwargs
+    )
+
+
+def warmup_cosine(step: int, warmup_steps: int, total_steps: int, final_ratio: float = 0.0) -> float:
+    """LR multiplier: linear 0→1 over `warmup_steps`, then cosine 1→`final_ratio`."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return final_ratio + (1 - final_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Per-step LambdaLR with `warmup_cosine`."""
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: warmup_cosine(step, warmup_steps, total_steps)
+    )
