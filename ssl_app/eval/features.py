@@ -1,0 +1,94 @@
+"""Frozen-feature extraction: L2-normalised float32 features and int64 labels on the CPU.
+
+kNN and the linear probe work on these features, so they are computed once per
+(weights, data set, split, transform) and reused (see `cache.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DistributedSampler
+from tqdm.auto import tqdm
+
+from ssl_app.errors import DataError
+
+
+def _module_device(module: nn.Module) -> torch.device:
+    param = next(module.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
+def _progress(loader: Iterable, enabled: bool, desc: str) -> Iterable:
+    total = len(loader) if hasattr(loader, "__len__") else None
+    return tqdm(
+        loader, total=total, desc=desc, disable=not enabled, leave=False, dynamic_ncols=True
+    )
+
+
+def _finish(chunks: list[torch.Tensor], labels: list[torch.Tensor], loader) -> tuple:
+    if not chunks:
+        raise DataError("the evaluation split is empty; check the data set root and split")
+    feats = F.normalize(torch.cat(chunks).float(), dim=1)
+    return _gather_shards(feats, torch.cat(labels).long(), loader)
+
+
+def _gather_shards(feats: torch.Tensor, labels: torch.Tensor, loader) -> tuple:
+    """Under DDP with a DistributedSampler, gather every rank's shard back into data-set order."""
+    sampler = getattr(loader, "sampler", None)
+    if not (
+        dist.is_available() and dist.is_initialized() and isinstance(sampler, DistributedSampler)
+    ):
+        return feats, labels
+    world = dist.get_world_size()
+    on_device = torch.device("cuda") if dist.get_backend() == "nccl" else torch.device("cpu")
+    out = []
+    for local in (feats, labels):
+        parts = [torch.empty_like(local, device=on_device) for _ in range(world)]
+        dist.all_gather(parts, local.to(on_device))
+        # DistributedSampler(shuffle=False) deals index i to rank i % world: interleave back.
+        merged = torch.stack([p.cpu() for p in parts], dim=1).flatten(0, 1)
+        out.append(merged[: len(sampler.dataset)])
+    return out[0], out[1]
+
+
+@torch.no_grad()
+def extract_features(
+    backbone: nn.Module,
+    loader: Iterable,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Backbone features of every `(images, labels)` batch: (M, D) float32 unit rows, (M,) int64.
+
+    `device=None` keeps the backbone where it is; the train/eval mode is restored afterwards.
+    """
+    if device is not None:
+        backbone = backbone.to(device)
+    device = _module_device(backbone)
+    was_training = backbone.training
+    backbone.eval()
+    chunks, labels = [], []
+    try:
+        for images, targets in _progress(loader, progress, "features"):
+            out = backbone(images.to(device, non_blocking=True))
+            chunks.append(out.flatten(1).float().cpu())
+            labels.append(torch.as_tensor(targets).cpu())
+    finally:
+        backbone.train(was_training)
+    return _finish(chunks, labels, loader)
+
+
+def raw_pixel_features(
+    loader: Iterable, progress: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flattened, L2-normalised input images: the no-learning baseline."""
+    chunks, labels = [], []
+    for images, targets in _progress(loader, progress, "raw pixels"):
+        chunks.append(images.flatten(1).float())
+        labels.append(torch.as_tensor(targets))
+    return _finish(chunks, labels, loader)

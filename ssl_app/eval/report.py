@@ -1,0 +1,73 @@
+"""Result tables: rich on the terminal, Markdown in `report.md`.
+
+Rows are named runs ("learned", "random init", "raw pixels"); columns are metrics whose
+values in 0..1 are shown as percentages.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+LABELS = {
+    "knn_top1": "kNN top-1 (%)",
+    "knn_top5": "kNN top-5 (%)",
+    "linear_top1": "linear top-1 (%)",
+    "linear_top5": "linear top-5 (%)",
+}
+
+
+def column_label(key: str) -> str:
+    """Header text of a metric key (e.g. knn_top1 -> 'kNN top-1 (%)')."""
+    return LABELS.get(key, key.replace("_", " "))
+
+
+def columns_of(rows: dict[str, dict[str, float]]) -> list[str]:
+    """Metric keys in first-seen order over all rows."""
+    seen: dict[str, None] = {}
+    for metrics in rows.values():
+        seen.update(dict.fromkeys(metrics))
+    return list(seen)
+
+
+def format_value(value: float | str | None, key: str = "") -> str:
+    """Accuracy-like values as percentages with one decimal, other numbers as they are."""
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        return value
+    if key in LABELS or key.endswith(("top1", "top5", "acc", "auroc", "fpr95")):
+        return f"{100 * value:.1f}"
+    return f"{value:.4g}"
+
+
+def results_table(rows: dict[str, dict[str, float]], title: str = "Results") -> Table:
+    """A rich Table: one row per entry of `rows`, one column per metric."""
+    keys = columns_of(rows)
+    table = Table(title=title)
+    table.add_column("features", style="bold")
+    for key in keys:
+        table.add_column(column_label(key), justify="right")
+    for name, metrics in rows.items():
+        table.add_row(name, *(format_value(metrics.get(key), key) for key in keys))
+    return table
+
+
+def print_results_table(
+    rows: dict[str, dict[str, float]], title: str = "Results", console: Console | None = None
+) -> None:
+    """Print `rows` as a table on the terminal (kNN/linear accuracies in %)."""
+    (console or Console()).print(results_table(rows, title))
+
+
+def results_markdown(rows: dict[str, dict[str, float]]) -> str:
+    """The same table as GitHub Markdown, for `report.md` and the README."""
+    keys = columns_of(rows)
+    lines = [
+        "| features | " + " | ".join(column_label(k) for k in keys) + " |",
+        "|---|" + "---:|" * len(keys),
+    ]
+    for name, metrics in rows.items():
+        cells = " | ".join(format_value(metrics.get(k), k) for k in keys)
+        lines.append(f"| {name} | {cells} |")
+    return "\n".join(lines) + "\n"
