@@ -1,0 +1,115 @@
+"""`ContrastiveDataModule`: two-view training batches and plain eval batches for one data set.
+
+Seeding: `lightning.seed_everything(seed, workers=True)` makes Lightning give every rank and
+every worker its own derived seed; the augmentations draw from torch's global RNG, so runs are
+reproducible and no two workers (or ranks) repeat the same crops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pytorch_lightning as pl
+from torch.utils.data import DataLoader, Dataset
+
+from ssl_app.data.base import DATASETS, Transformed
+from ssl_app.data.datasets import build_dataset, dataset_info
+from ssl_app.data.views import TwoViews, ViewConfig, build_eval_transform, build_view_transform
+from ssl_app.errors import DataError, require_positive
+
+
+class ContrastiveDataModule(pl.LightningDataModule):
+    """Training yields `((view1, view2), labels)`; `eval_dataloaders()` yields `(images, labels)`.
+
+    Arguments mirror `conf/data/<name>.yaml`; `dataset_kwargs` go to the data set constructor.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        image_size: int,
+        batch_size: int,
+        root: str | None = None,
+        download: bool = False,
+        eval_batch_size: int = 256,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        persistent_workers: bool = False,
+        views: Mapping | None = None,
+        dataset_kwargs: Mapping | None = None,
+    ) -> None:
+        super().__init__()
+        require_positive("data.batch_size", batch_size)
+        require_positive("data.eval_batch_size", eval_batch_size)
+        require_positive("data.image_size", image_size)
+        self.name, self.root, self.download_data = name, root, bool(download)
+        self.image_size, self.batch_size, self.eval_batch_size = (
+            image_size,
+            batch_size,
+            eval_batch_size,
+        )
+        self.num_workers, self.pin_memory = max(int(num_workers), 0), bool(pin_memory)
+        self.persistent_workers = bool(persistent_workers) and self.num_workers > 0
+        self.views = ViewConfig.from_mapping(views)
+        self.dataset_kwargs = dict(dataset_kwargs or {})
+        self.info = dataset_info(name, root, **self.dataset_kwargs)
+        self._sets: dict[str, Dataset] = {}
+        self._eval_loaders: tuple[DataLoader, DataLoader] | None = None
+
+    @property
+    def has_labels(self) -> bool:
+        """Whether kNN / linear evaluation is possible (labelled train and test splits)."""
+        return self.info.num_classes is not None
+
+    def prepare_data(self) -> None:
+        """Download on one process per node (Lightning calls this on local rank 0 only)."""
+        if self.download_data:
+            DATASETS.get(self.name).download(self.root, **self.dataset_kwargs)
+
+    def setup(self, stage: str | None = None) -> None:
+        """Load the splits (once; the pretrain split is shared with train when they coincide)."""
+        for split in ("pretrain", "train", "test"):
+            self._split(split)
+
+    def _split(self, split: str) -> Dataset:
+        concrete = DATASETS.get(self.name).resolve_split(split, **self.dataset_kwargs)
+        if concrete not in self._sets:
+            self._sets[concrete] = build_dataset(
+                self.name, split, self.root, self.download_data, **self.dataset_kwargs
+            )
+        return self._sets[concrete]
+
+    def _loader(self, dataset: Dataset, batch_size: int, train: bool) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=train,
+            drop_last=train,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.persistent_workers,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled `((view1, view2), labels)` batches of the pretrain split; drops the last."""
+        dataset = self._split("pretrain")
+        if len(dataset) < self.batch_size:
+            raise DataError(
+                f"data set '{self.name}' has {len(dataset)} training images, fewer than "
+                f"batch_size={self.batch_size}; lower optim.batch_size"
+            )
+        views = TwoViews(build_view_transform(self.image_size, self.info, self.views))
+        return self._loader(Transformed(dataset, views), self.batch_size, train=True)
+
+    def eval_dataloaders(self) -> tuple[DataLoader, DataLoader]:
+        """(train, test) loaders of `(images, labels)` with the eval transform, in a fixed order."""
+        if not self.has_labels:
+            raise DataError(f"data set '{self.name}' has no labels; kNN and linear probe need them")
+        if self._eval_loaders is None:
+            transform = build_eval_transform(self.image_size, self.info)
+            self._eval_loaders = tuple(
+                self._loader(Transformed(self._split(s), transform), self.eval_batch_size, False)
+                for s in ("train", "test")
+            )
+        return self._eval_loaders

@@ -1,0 +1,76 @@
+"""ContrastiveDataModule: batch structure, drop_last, eval loaders, config checks, YAML files."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from ssl_app.data import ContrastiveDataModule
+from ssl_app.errors import ConfigError
+
+CONF = Path(__file__).resolve().parents[1] / "ssl_app" / "conf" / "data"
+
+
+def _digits(**overrides) -> ContrastiveDataModule:
+    kwargs = dict(name="digits", image_size=32, batch_size=100, views={"hflip": 0.0})
+    dm = ContrastiveDataModule(**(kwargs | overrides))
+    dm.setup("fit")
+    return dm
+
+
+def test_train_batches_are_view_pairs_and_drop_the_last():
+    dm = _digits()
+    loader = dm.train_dataloader()
+    assert len(loader) == 1437 // 100
+    (v1, v2), labels = next(iter(loader))
+    assert v1.shape == v2.shape == (100, 1, 32, 32) and v1.dtype == torch.float32
+    assert labels.shape == (100,) and labels.dtype == torch.int64
+    assert not torch.allclose(v1, v2)
+    assert sum(len(y) for _, y in loader) == 1400
+
+
+def test_eval_loaders_cover_each_split_in_order_and_repeat():
+    dm = _digits(eval_batch_size=128)
+    train, test = dm.eval_dataloaders()
+    assert dm.eval_dataloaders()[0] is train
+    labels = torch.cat([y for _, y in test])
+    assert torch.equal(labels, dm._split("test").labels)
+    first = torch.cat([x for x, _ in train])
+    assert first.shape == (1437, 1, 32, 32)
+    torch.testing.assert_close(first, torch.cat([x for x, _ in train]))
+    assert dm.has_labels and dm.info.num_classes == 10
+
+
+def test_pretrain_and_train_share_one_dataset():
+    dm = _digits()
+    assert dm._split("pretrain") is dm._split("train")
+
+
+def test_workers_zero_disables_persistent_workers():
+    dm = _digits(num_workers=0, persistent_workers=True)
+    assert dm.train_dataloader().persistent_workers is False
+
+
+@pytest.mark.parametrize("batch_size", [0, -4])
+def test_non_positive_batch_size_is_a_config_error(batch_size):
+    with pytest.raises(ConfigError, match="batch_size must be > 0"):
+        ContrastiveDataModule(name="digits", image_size=32, batch_size=batch_size)
+
+
+def test_batch_larger_than_the_data_set_is_a_data_error():
+    from ssl_app.errors import DataError
+
+    with pytest.raises(DataError, match="fewer than batch_size=5000"):
+        _digits(batch_size=5000).train_dataloader()
+
+
+@pytest.mark.parametrize("path", sorted(CONF.glob("*.yaml")), ids=lambda p: p.stem)
+def test_yaml_keys_match_the_constructor(path):
+    cfg = OmegaConf.merge({"optim": {"batch_size": 64}}, {"data": OmegaConf.load(path)})
+    data = OmegaConf.to_container(cfg.data, resolve=True)
+    assert data.pop("_target_") == "ssl_app.data.datamodule.ContrastiveDataModule"
+    assert data["name"] == path.stem and data["batch_size"] == 64
+    if path.stem == "digits":
+        dm = ContrastiveDataModule(**data)
+        assert dm.info.name == path.stem
