@@ -1,0 +1,77 @@
+"""`ssl-export run_dir=... out=...`: the trained backbone as `model.safetensors` + `config.json`.
+
+The export loads with plain timm for stock architectures and with
+`ssl_app.models.load_backbone` always (also with a patched small-image stem).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from ssl_app.errors import ConfigError, exit_on_user_error
+from ssl_app.eval.checkpoint import (
+    backbone_from_checkpoint,
+    config_hash,
+    creation_args,
+    run_checkpoint,
+)
+from ssl_app.models.exported import export_backbone
+
+KEYS = ("run_dir", "checkpoint", "out")
+USAGE = "usage: ssl-export run_dir=<run directory> | checkpoint=<.ckpt>  [out=<directory>]"
+
+
+def parse_args(argv: list[str]) -> dict[str, str]:
+    """`key=value` arguments restricted to KEYS (a typo is an error, not ignored)."""
+    args = {}
+    for item in argv:
+        key, sep, value = item.partition("=")
+        if not sep or key not in KEYS:
+            raise ConfigError(f"unknown argument '{item}'; {USAGE}")
+        args[key] = value
+    if ("run_dir" in args) == ("checkpoint" in args):
+        raise ConfigError(f"give exactly one of run_dir=... or checkpoint=...; {USAGE}")
+    return args
+
+
+def export_meta(cfg: dict[str, Any], checkpoint: Path) -> dict[str, Any]:
+    """Normalisation, input size and provenance of the run, for the export's JSON."""
+    from ssl_app.data import dataset_info
+
+    data = cfg["data"]
+    info = dataset_info(data["name"], data.get("root"), **(data.get("dataset_kwargs") or {}))
+    size = int(data["image_size"])
+    return {
+        "mean": list(info.mean),
+        "std": list(info.std),
+        "input_size": [int(cfg["model"]["in_chans"]), size, size],
+        "data": data["name"],
+        "config_hash": config_hash(cfg),
+        "source_checkpoint": str(checkpoint),
+    }
+
+
+def export_checkpoint(checkpoint: str | Path, out: str | Path) -> Path:
+    """Export the backbone of an ssl-pretrain checkpoint to `out`; returns the weights path."""
+    backbone, cfg = backbone_from_checkpoint(checkpoint)
+    meta = export_meta(cfg, Path(checkpoint))
+    return export_backbone(backbone, out, creation_args(cfg["model"]), meta)
+
+
+@exit_on_user_error
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if "run_dir" in args:
+        checkpoint, default_out = run_checkpoint(args["run_dir"]), Path(args["run_dir"]) / "export"
+    else:
+        checkpoint = Path(args["checkpoint"])
+        default_out = checkpoint.parent / "export"
+    out = Path(args.get("out") or default_out)
+    weights = export_checkpoint(checkpoint, out)
+    print(f"exported {checkpoint} -> {weights} (+ {weights.parent / 'config.json'})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""Export → timm / load_backbone → identical features; strict loading with clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import timm
+import torch
+
+from ssl_app.errors import CheckpointError, ConfigError
+from ssl_app.eval.checkpoint import backbone_from_checkpoint, read_checkpoint
+from ssl_app.export import export_checkpoint, main, parse_args
+from ssl_app.models import create_backbone, load_backbone
+from ssl_app.models.exported import load_state_strict
+
+
+def make_checkpoint(
+    path: Path, backbone: str = "test_resnet", small_images: bool = False, seed: int = 0
+) -> torch.nn.Module:
+    """A file shaped like an ssl-pretrain Lightning checkpoint (digits, 1 channel, 32 px)."""
+    torch.manual_seed(seed)
+    model = create_backbone(backbone, in_chans=1, small_images=small_images)
+    model_cfg = {"backbone": backbone, "in_chans": 1, "small_images": small_images}
+    cfg = {"model": {**model_cfg, "timm_kwargs": {}}, "data": {"name": "digits", "image_size": 32}}
+    state = {f"backbone.{k}": v for k, v in model.state_dict().items()}
+    state["head.0.weight"] = torch.zeros(2, 2)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": state, "hyper_parameters": {"cfg": cfg}, "global_step": 3}, path)
+    return model.eval()
+
+
+def features(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return model.eval()(x)
+
+
+def test_stock_architecture_loads_with_plain_timm(tmp_path):
+    model = make_checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt")
+    main([f"run_dir={tmp_path / 'run'}"])
+    weights = tmp_path / "run" / "export" / "model.safetensors"
+    config = json.loads((weights.parent / "config.json").read_text())
+    assert config["architecture"] == "test_resnet" and config["timm_loadable"]
+    assert config["pretrained_cfg"]["input_size"] == [1, 32, 32]
+    assert len(config["config_hash"]) == 16
+    loaded = timm.create_model(
+        "test_resnet",
+        pretrained=True,
+        pretrained_cfg_overlay=dict(file=str(weights)),
+        num_classes=0,
+        in_chans=1,
+    )
+    x = torch.randn(3, 1, 32, 32)
+    assert (features(loaded, x) - features(model, x)).abs().max() < 1e-5
+    assert (features(load_backbone(weights.parent), x) - features(model, x)).abs().max() < 1e-5
+
+
+def test_small_image_stem_loads_with_load_backbone(tmp_path):
+    ckpt = tmp_path / "last.ckpt"
+    model = make_checkpoint(ckpt, "resnet18", small_images=True)
+    weights = export_checkpoint(ckpt, tmp_path / "out")
+    loaded = load_backbone(weights)
+    assert loaded.conv1.kernel_size == (3, 3) and loaded.conv1.stride == (1, 1)
+    x = torch.randn(2, 1, 32, 32)
+    assert (features(loaded, x) - features(model, x)).abs().max() < 1e-5
+    assert not json.loads((tmp_path / "out" / "config.json").read_text())["timm_loadable"]
+    plain = create_backbone("resnet18", in_chans=1)
+    with pytest.raises(CheckpointError, match=r"shape: conv1\.weight"):
+        load_state_strict(plain, loaded.state_dict(), "weights")
+
+
+def test_checkpoint_of_another_architecture_names_the_keys(tmp_path):
+    ckpt = tmp_path / "last.ckpt"
+    make_checkpoint(ckpt)
+    raw = torch.load(ckpt, weights_only=True)
+    raw["hyper_parameters"]["cfg"]["model"]["backbone"] = "resnet18"
+    torch.save(raw, ckpt)
+    with pytest.raises(CheckpointError, match="missing: .*unexpected: "):
+        backbone_from_checkpoint(ckpt)
+
+
+@pytest.mark.parametrize(
+    "content,match",
+    [
+        (None, "does not exist"),
+        (b"not a checkpoint at all", "not a readable checkpoint"),
+        ("plain-dict", "not an ssl-pretrain checkpoint"),
+    ],
+)
+def test_bad_checkpoint_files(tmp_path, content, match):
+    path = tmp_path / "x.ckpt"
+    if content == "plain-dict":
+        torch.save({"weights": torch.zeros(2)}, path)
+    elif content is not None:
+        path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=match):
+        read_checkpoint(path)
+
+
+def test_weights_without_json_and_bad_arguments(tmp_path, capsys):
+    ckpt = tmp_path / "last.ckpt"
+    make_checkpoint(ckpt)
+    weights = export_checkpoint(ckpt, tmp_path / "out")
+    (weights.parent / "config.json").unlink()
+    with pytest.raises(CheckpointError, match="no config.json beside it"):
+        load_backbone(weights)
+    with pytest.raises(ConfigError, match="unknown argument 'outdir=x'"):
+        parse_args([f"checkpoint={ckpt}", "outdir=x"])
+    with pytest.raises(SystemExit):
+        main([f"run_dir={tmp_path / 'nothing'}"])
+    assert "has no checkpoints/last.ckpt" in capsys.readouterr().err
