@@ -23,12 +23,12 @@ class PairSimilarities:
 
     sim: torch.Tensor  # (2N, 2NW) cosine similarities
     positive: torch.Tensor  # (2N,) column index of each row's positive
-    self_mask: torch.Tensor  # (2N, 2NW) True where the column is the row itself
+    self_mask: torch.Tensor  # (2N, 2NW) True at excluded columns: the row itself (+ its tower)
 
     @property
     def num_candidates(self) -> int:
-        """K = 2NW − 1: the positive plus every negative a row is contrasted against."""
-        return self.sim.shape[1] - 1
+        """K (2NW − 1 in-batch): the positive plus every negative a row is contrasted against."""
+        return self.sim.shape[1] - int(self.self_mask[0].sum())
 
     def positive_sim(self) -> torch.Tensor:
         """(2N,) similarity of each row to its positive."""
@@ -44,7 +44,9 @@ class PairSimilarities:
 def pair_similarities(z1: torch.Tensor, z2: torch.Tensor, gather: bool = True) -> PairSimilarities:
     """Normalise two views' projections (N, D) and compare local rows with global columns."""
     if z1.shape != z2.shape or z1.ndim != 2:
-        raise ValueError(f"z1 and z2 must both be (N, D), got {tuple(z1.shape)} and {tuple(z2.shape)}")
+        raise ValueError(
+            f"z1 and z2 must both be (N, D), got {tuple(z1.shape)} and {tuple(z2.shape)}"
+        )
     n = z1.shape[0]
     w, r = (world_size(), rank()) if gather else (1, 0)
     if n * w < 2:
@@ -54,16 +56,19 @@ def pair_similarities(z1: torch.Tensor, z2: torch.Tensor, gather: bool = True) -
         )
     z1, z2 = F.normalize(z1, dim=1), F.normalize(z2, dim=1)
     rows = torch.cat([z1, z2])
-    if gather and w > 1:
-        columns = torch.cat([gather_with_grad(z1), gather_with_grad(z2)])
-    else:
-        columns = rows
+    gathered = gather and w > 1
+    columns = torch.cat([gather_with_grad(z1), gather_with_grad(z2)]) if gathered else rows
     idx = torch.arange(n, device=z1.device) + r * n
     self_col = torch.cat([idx, idx + n * w])
     positive = torch.cat([idx + n * w, idx])
     self_mask = torch.zeros(2 * n, 2 * n * w, dtype=torch.bool, device=z1.device)
     self_mask[torch.arange(2 * n, device=z1.device), self_col] = True
     return PairSimilarities(rows @ columns.T, positive, self_mask)
+
+
+def masked_logsumexp(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(rows,) log Σ_j e^{x_ij} over the columns where `mask` is True (e.g. the negatives)."""
+    return x.masked_fill(~mask, float("-inf")).logsumexp(1)
 
 
 def contrastive_stats(pairs: PairSimilarities, loss: torch.Tensor) -> dict[str, torch.Tensor]:
