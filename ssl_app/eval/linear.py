@@ -21,6 +21,7 @@ from ssl_app.eval.knn import check_labels
 
 C_GRID = (0.01, 0.1, 1.0, 10.0, 100.0)
 HELD_OUT = 0.2
+MIN_PER_CLASS = 5  # fewer labelled images per class: no held-out choice, the grid's middle C
 
 
 def _numpy(x: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -40,13 +41,10 @@ def _fit(c: float, x: np.ndarray, y: np.ndarray, seed: int, max_iter: int) -> Pi
 
 def _choose_c(x: np.ndarray, y: np.ndarray, grid: tuple, seed: int, max_iter: int) -> float:
     """The C of `grid` with the best accuracy on a stratified held-out part of (x, y)."""
-    if len(grid) == 1:
-        return float(grid[0])
     _, counts = np.unique(y, return_counts=True)
-    stratify = y if counts.min() >= 2 else None
-    xa, xb, ya, yb = train_test_split(
-        x, y, test_size=HELD_OUT, random_state=seed, stratify=stratify
-    )
+    if len(grid) == 1 or counts.min() < MIN_PER_CLASS:
+        return float(grid[len(grid) // 2])
+    xa, xb, ya, yb = train_test_split(x, y, test_size=HELD_OUT, random_state=seed, stratify=y)
     scores = [_fit(c, xa, ya, seed, max_iter).score(xb, yb) for c in grid]
     return float(grid[int(np.argmax(scores))])
 

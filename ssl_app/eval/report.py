@@ -18,8 +18,8 @@ LABELS = {
 
 
 def column_label(key: str) -> str:
-    """Header text of a metric key (e.g. knn_top1 -> 'kNN top-1 (%)')."""
-    return LABELS.get(key, key.replace("_", " "))
+    """Header text of a metric key (e.g. knn_top1 -> 'kNN top-1 (%)', knn_top1_std -> '±')."""
+    return "±" if key.endswith("_std") else LABELS.get(key, key.replace("_", " "))
 
 
 def columns_of(rows: dict[str, dict[str, float]]) -> list[str]:
@@ -36,6 +36,8 @@ def format_value(value: float | str | None, key: str = "") -> str:
         return "—"
     if isinstance(value, str):
         return value
+    if key.endswith("_std"):
+        return f"±{100 * value:.1f}"
     if key in LABELS or key.endswith(("top1", "top5", "acc", "auroc", "fpr95")):
         return f"{100 * value:.1f}"
     return f"{value:.4g}"
