@@ -71,6 +71,6 @@ def test_yaml_keys_match_the_constructor(path):
     data = OmegaConf.to_container(cfg.data, resolve=True)
     assert data.pop("_target_") == "ssl_app.data.datamodule.ContrastiveDataModule"
     assert data["name"] == path.stem and data["batch_size"] == 64
-    if path.stem == "digits":
+    if path.stem in ("digits", "synthetic"):
         dm = ContrastiveDataModule(**data)
         assert dm.info.name == path.stem

@@ -69,7 +69,7 @@ class ContrastiveDataModule(pl.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         """Load the splits (once; the pretrain split is shared with train when they coincide)."""
-        for split in ("pretrain", "train", "test"):
+        for split in ("pretrain", "train", "test") if self.has_labels else ("pretrain",):
             self._split(split)
 
     def _split(self, split: str) -> Dataset:

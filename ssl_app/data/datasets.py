@@ -5,7 +5,13 @@ Importing this module registers every data set in `DATASETS` (timm-style registr
 
 from __future__ import annotations
 
-from ssl_app.data import digits  # noqa: F401  (registers)
+from ssl_app.data import (  # noqa: F401  (importing registers)
+    digits,
+    fashion_mnist,
+    imagefolder,
+    synthetic,
+    torchvision_sets,
+)
 from ssl_app.data.base import DATASETS, DatasetInfo, Source, check_split
 
 
