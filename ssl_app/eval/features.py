@@ -92,3 +92,22 @@ def raw_pixel_features(
         chunks.append(images.flatten(1).float())
         labels.append(torch.as_tensor(targets))
     return _finish(chunks, labels, loader)
+
+
+@torch.no_grad()
+def view_pair_similarities(
+    backbone: nn.Module, two_view_loader: Iterable, device=None, max_batches: int = 4
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cosine similarities of positive pairs (two views of one image) and of negative pairs
+    (views of different images in a batch), from backbone features, for the histogram."""
+    pos, neg = [], []
+    for i, ((view1, view2), _) in enumerate(two_view_loader):
+        if i == max_batches:
+            break
+        both = [(torch.cat([view1, view2]), torch.zeros(2 * len(view1)))]
+        f1, f2 = extract_features(backbone, both, device, progress=False)[0].chunk(2)
+        sims = f1 @ f2.T
+        off_diagonal = ~torch.eye(len(sims), dtype=torch.bool)
+        pos.append(sims.diagonal())
+        neg.append(sims[off_diagonal])
+    return torch.cat(pos), torch.cat(neg)

@@ -6,6 +6,8 @@ values in 0..1 are shown as percentages.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.console import Console
 from rich.table import Table
 
@@ -73,3 +75,21 @@ def results_markdown(rows: dict[str, dict[str, float]]) -> str:
         cells = " | ".join(format_value(metrics.get(k), k) for k in keys)
         lines.append(f"| {name} | {cells} |")
     return "\n".join(lines) + "\n"
+
+
+def write_report(
+    run_dir: str | Path,
+    rows: dict[str, dict[str, float]],
+    figures: dict[str, str | Path],
+    title: str = "Evaluation report",
+    notes: str = "",
+) -> Path:
+    """`<run_dir>/report.md`: the result table, then each figure (paths made run-relative)."""
+    run_dir = Path(run_dir)
+    parts = [f"# {title}\n", notes, "## Results\n", results_markdown(rows)]
+    for caption, path in figures.items():
+        rel = Path(path).resolve().relative_to(run_dir.resolve())
+        parts.append(f"## {caption}\n\n![{caption}]({rel.as_posix()})\n")
+    out = run_dir / "report.md"
+    out.write_text("\n".join(p for p in parts if p))
+    return out
