@@ -1,7 +1,8 @@
 """Positive pairs: two independent random augmentations of one image (SimCLR's recipe).
 
 Cropping and flipping run on the uint8 image (4x less memory traffic than float); colour,
-grayscale, blur and normalisation run on the small float crop. Randomness comes from torch's
+grayscale, blur and normalisation run on the float crop, with the fast photometric ops of
+`augment.py`. Randomness comes from torch's
 global RNG, which Lightning's `seed_everything(workers=True)` seeds per rank and per worker.
 """
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass, fields
 import torch
 from torchvision.transforms import v2
 
+from ssl_app.data.augment import ColourJitter, GaussianBlur, RandomResizedCrop
 from ssl_app.data.base import DatasetInfo
 from ssl_app.errors import ConfigError
 
@@ -60,18 +62,16 @@ class ViewConfig:
             raise ConfigError(f"data.views.color_jitter must be >= 0, got {self.color_jitter}")
 
 
-def _colour_jitter(strength: float, channels: int) -> v2.ColorJitter:
+def _colour_jitter(strength: float, channels: int) -> ColourJitter:
     """SimCLR's jitter: brightness, contrast, saturation 0.8 s, hue 0.2 s; gray: the first two."""
     if channels == 1:
-        return v2.ColorJitter(brightness=0.8 * strength, contrast=0.8 * strength)
-    return v2.ColorJitter(0.8 * strength, 0.8 * strength, 0.8 * strength, min(0.2 * strength, 0.5))
+        return ColourJitter(brightness=0.8 * strength, contrast=0.8 * strength)
+    return ColourJitter(0.8 * strength, 0.8 * strength, 0.8 * strength, min(0.2 * strength, 0.5))
 
 
 def build_view_transform(image_size: int, info: DatasetInfo, views: ViewConfig) -> v2.Compose:
     """One random view: uint8 (C, H, W) image → normalised float32 (C, image_size, image_size)."""
-    steps: list[Callable] = [
-        v2.RandomResizedCrop(image_size, scale=views.crop_scale, antialias=True)
-    ]
+    steps: list[Callable] = [RandomResizedCrop(image_size, scale=views.crop_scale)]
     if views.hflip > 0:
         steps.append(v2.RandomHorizontalFlip(p=views.hflip))
     steps.append(v2.ToDtype(torch.float32, scale=True))
@@ -83,7 +83,7 @@ def build_view_transform(image_size: int, info: DatasetInfo, views: ViewConfig) 
         steps.append(v2.RandomGrayscale(p=views.grayscale_prob))
     if views.blur_prob > 0 and image_size >= BLUR_MIN_SIZE:
         kernel = int(0.1 * image_size) // 2 * 2 + 1
-        steps.append(v2.RandomApply([v2.GaussianBlur(kernel, sigma=(0.1, 2.0))], p=views.blur_prob))
+        steps.append(v2.RandomApply([GaussianBlur(kernel, sigma=(0.1, 2.0))], p=views.blur_prob))
     steps.append(v2.Normalize(info.mean, info.std))
     return v2.Compose(steps)
 
