@@ -74,3 +74,21 @@ def test_yaml_keys_match_the_constructor(path):
     if path.stem in ("digits", "synthetic"):
         dm = ContrastiveDataModule(**data)
         assert dm.info.name == path.stem
+
+
+def test_worker_processes_deliver_the_same_structure():
+    dm = ContrastiveDataModule(
+        name="synthetic",
+        image_size=16,
+        batch_size=8,
+        num_workers=1,
+        persistent_workers=True,
+        dataset_kwargs={"size": 16, "test_size": 8, "image_size": 16},
+    )
+    dm.setup("fit")
+    loader = dm.train_dataloader()
+    assert loader.persistent_workers
+    batches = list(loader)
+    assert len(batches) == 2
+    (v1, v2), labels = batches[0]
+    assert v1.shape == v2.shape == (8, 3, 16, 16) and labels.shape == (8,)

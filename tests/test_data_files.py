@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from ssl_app.data import build_dataset, dataset_info
+from ssl_app.data import DATASETS, build_dataset, dataset_info
 from ssl_app.data.fashion_mnist import DEBIAN_ROOT
 from ssl_app.data.idx import parse_idx, read_idx
 from ssl_app.errors import DataError
@@ -89,3 +89,10 @@ def test_missing_torchvision_data_set_is_one_line(tmp_path, name):
 def test_torchvision_static_info_needs_no_files():
     assert dataset_info("cifar100").num_classes == 100
     assert dataset_info("stl10", root="/nonexistent").image_size == 96
+
+
+def test_stl10_pretrains_on_unlabelled_images_only_when_asked():
+    stl10 = DATASETS.get("stl10")
+    assert stl10.resolve_split("pretrain") == "train+unlabeled"
+    assert stl10.resolve_split("pretrain", unlabeled=False) == "train"
+    assert stl10.resolve_split("train") == "train" and stl10.resolve_split("test") == "test"
