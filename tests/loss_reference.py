@@ -55,7 +55,7 @@ def decoupled(z1, z2, tau: float, sigma: float | None = None) -> float:
     pos_per_image = [sim[b][b + n] for b in range(n)]
     norm = sum(math.exp(s / sigma) for s in pos_per_image) if sigma else 0.0
     total = 0.0
-    for i, pos, negs in rows(z1, z2):
+    for _, pos, negs in rows(z1, z2):
         w = 2 - n * math.exp(pos / sigma) / norm if sigma else 1.0
         total += -w * pos / tau + math.log(sum(math.exp(s / tau) for s in negs))
     return total / (2 * n)
