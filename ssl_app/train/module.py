@@ -70,4 +70,7 @@ class ContrastiveModule(pl.LightningModule):
         steps_per_epoch = max(1, total // max(1, self.trainer.max_epochs))
         warmup = min(total, round(opt_cfg["warmup_epochs"] * steps_per_epoch))
         scheduler = build_scheduler(optimizer, warmup, total)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }

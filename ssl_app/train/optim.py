@@ -38,7 +38,9 @@ def build_optimizer(
     )
 
 
-def warmup_cosine(step: int, warmup_steps: int, total_steps: int, final_ratio: float = 0.0) -> float:
+def warmup_cosine(
+    step: int, warmup_steps: int, total_steps: int, final_ratio: float = 0.0
+) -> float:
     """LR multiplier: linear 0→1 over `warmup_steps`, then cosine 1→`final_ratio`."""
     if step < warmup_steps:
         return (step + 1) / warmup_steps

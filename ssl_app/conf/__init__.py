@@ -1,0 +1,1 @@
+"""Hydra configuration files (a package so installed console scripts find them)."""

@@ -1,0 +1,58 @@
+"""Callbacks: the online kNN monitor and the checkpoint set-up.
+
+kNN runs on global rank 0 and its top-1 is broadcast, so every rank logs the same
+value and `ModelCheckpoint(monitor=...)` decides identically everywhere.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import ModelCheckpoint
+
+from ssl_app.eval.features import extract_features
+from ssl_app.eval.knn import knn_top1
+
+KNN_METRIC = "val/knn_top1"
+
+
+class OnlineKNN(pl.Callback):
+    """Weighted kNN top-1 of the backbone features every `every_n_epochs` and at the end."""
+
+    def __init__(self, every_n_epochs: int = 5, k: int = 200, temperature: float = 0.1) -> None:
+        self.every_n_epochs = every_n_epochs
+        self.k = k
+        self.temperature = temperature
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        epoch = trainer.current_epoch + 1
+        if epoch % self.every_n_epochs and epoch != trainer.max_epochs:
+            return
+        top1 = self.knn_top1(trainer, pl_module) if trainer.is_global_zero else 0.0
+        top1 = trainer.strategy.broadcast(top1, src=0)
+        pl_module.log(KNN_METRIC, top1, prog_bar=True)
+
+    def knn_top1(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> float:
+        train_loader, test_loader = trainer.datamodule.eval_dataloaders()
+        bank, bank_labels = extract_features(pl_module.backbone, train_loader, progress=False)
+        queries, query_labels = extract_features(pl_module.backbone, test_loader, progress=False)
+        return knn_top1(bank, bank_labels, queries, query_labels, self.k, self.temperature)
+
+
+def checkpoint_callbacks(run_dir: Path, monitor_knn: bool, every_n_epochs: int) -> list:
+    """`last.ckpt` every epoch (for resume) and, with labels, `best-knn.ckpt`."""
+    ckpt_dir = run_dir / "checkpoints"
+    callbacks = [ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0)]
+    if monitor_knn:
+        best = ModelCheckpoint(
+            dirpath=ckpt_dir,
+            filename="best-knn",
+            monitor=KNN_METRIC,
+            mode="max",
+            save_top_k=1,
+            every_n_epochs=every_n_epochs,
+            auto_insert_metric_name=False,
+        )
+        callbacks.append(best)
+    return callbacks

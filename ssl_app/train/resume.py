@@ -1,0 +1,70 @@
+"""Where to resume from: `resume=true` finds the newest `last.ckpt`, a path is used as is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ssl_app.errors import CheckpointError
+
+
+def find_resume_checkpoint(
+    resume: bool | str | None, run_dir: Path, outputs_root: Path
+) -> Path | None:
+    """The checkpoint to continue from, or None to start fresh.
+
+    `true`: this run directory's `checkpoints/last.ckpt` if present (a fixed
+    `hydra.run.dir`, e.g. a requeued SLURM job), else the newest one under `outputs_root`.
+    A directory means its `checkpoints/last.ckpt`.
+    """
+    if resume in (None, False, "false", "null"):
+        return None
+    if resume is True or resume == "true":
+        own = run_dir / "checkpoints" / "last.ckpt"
+        found = (
+            [own]
+            if own.is_file()
+            else sorted(outputs_root.glob("**/checkpoints/last.ckpt"), key=_mtime)
+        )
+        if not found:
+            raise CheckpointError(
+                f"resume=true but no checkpoints/last.ckpt under '{outputs_root}'; "
+                "pass resume=<path to .ckpt or run dir> or drop resume"
+            )
+        return found[-1]
+    path = Path(resume)
+    if path.is_dir():
+        path = path / "checkpoints" / "last.ckpt"
+    if not path.is_file():
+        raise CheckpointError(
+            f"resume checkpoint '{path}' does not exist; pass an existing .ckpt or run dir"
+        )
+    return path
+
+
+def _mtime(path: Path) -> float:
+    return path.stat().st_mtime
+
+
+def check_resume_checkpoint(path: Path, expected_state: dict) -> None:
+    """Refuse a file that is not a checkpoint or holds another architecture (one line)."""
+    import torch
+
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        state = ckpt["state_dict"]
+    except Exception as err:  # pickle, zip and key errors all mean "not our checkpoint"
+        raise CheckpointError(
+            f"'{path}' is not a readable ssl_app checkpoint ({type(err).__name__})"
+        ) from None
+    mismatched = [
+        k for k, v in expected_state.items() if k not in state or state[k].shape != v.shape
+    ]
+    unexpected = [k for k in state if k not in expected_state]
+    if mismatched or unexpected:
+        arch = ckpt.get("hyper_parameters", {}).get("cfg", {}).get("model", {}).get("backbone", "?")
+        example = (mismatched or unexpected)[0]
+        raise CheckpointError(
+            f"'{path}' holds another architecture (backbone '{arch}'): {len(mismatched)} missing "
+            f"or reshaped keys (e.g. {example}), {len(unexpected)} unexpected; "
+            "set the model to match or start without resume"
+        )
