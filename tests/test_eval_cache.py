@@ -12,7 +12,7 @@ DATA = {"name": "synthetic", "image_size": 8}
 
 
 def test_cache_hits_then_misses_after_weights_change(tmp_path):
-    net = nn.Linear(4, 3)
+    net = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3))  # BN: 0-dim buffer
     loader = [(torch.randn(5, 4), torch.arange(5))]
     cache = FeatureCache(tmp_path)
 
@@ -25,7 +25,7 @@ def test_cache_hits_then_misses_after_weights_change(tmp_path):
     assert (cache.hits, cache.misses) == (1, 1)
     assert torch.equal(first[0], second[0]) and torch.equal(first[1], second[1])
     with torch.no_grad():
-        net.weight[0, 0] += 1e-3
+        net[0].weight[0, 0] += 1e-3
     third = run()
     assert (cache.hits, cache.misses) == (1, 2)
     assert not torch.equal(first[0], third[0])

@@ -11,6 +11,7 @@ from ssl_app.eval.report import print_results_table, results_markdown
 ROWS = {
     "learned": {"knn_top1": 0.9512, "linear_top1": 0.97},
     "raw pixels": {"knn_top1": 0.5},
+    "1% labels": {"knn_top1": 0.4, "knn_top1_std": 0.025},
 }
 
 
@@ -36,3 +37,4 @@ def test_markdown_table():
     assert md[0] == "| features | kNN top-1 (%) | linear top-1 (%) |"
     assert md[2] == "| learned | 95.1 | 97.0 |"
     assert md[3] == "| raw pixels | 50.0 | — |"
+    assert md[4] == "| 1% labels | 40.0 ± 2.5 | — |"

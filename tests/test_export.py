@@ -17,13 +17,18 @@ from ssl_app.models.exported import load_state_strict
 
 
 def make_checkpoint(
-    path: Path, backbone: str = "test_resnet", small_images: bool = False, seed: int = 0
+    path: Path,
+    backbone: str = "test_resnet",
+    small_images: bool = False,
+    seed: int = 0,
+    data: dict | None = None,
 ) -> torch.nn.Module:
     """A file shaped like an ssl-pretrain Lightning checkpoint (digits, 1 channel, 32 px)."""
     torch.manual_seed(seed)
     model = create_backbone(backbone, in_chans=1, small_images=small_images)
     model_cfg = {"backbone": backbone, "in_chans": 1, "small_images": small_images}
-    cfg = {"model": {**model_cfg, "timm_kwargs": {}}, "data": {"name": "digits", "image_size": 32}}
+    data = data or {"name": "digits", "image_size": 32}
+    cfg = {"model": {**model_cfg, "timm_kwargs": {}}, "data": data}
     state = {f"backbone.{k}": v for k, v in model.state_dict().items()}
     state["head.0.weight"] = torch.zeros(2, 2)
     path.parent.mkdir(parents=True, exist_ok=True)

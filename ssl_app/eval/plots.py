@@ -92,15 +92,19 @@ def _scatter(ax: Axes, xy: np.ndarray, labels: np.ndarray, title: str) -> None:
 
 
 def plot_embedding(
-    feats: torch.Tensor, labels: torch.Tensor, out: str | Path, seed: int = 0
+    feats: torch.Tensor,
+    labels: torch.Tensor,
+    out: str | Path,
+    seed: int = 0,
+    tsne_max_points: int = TSNE_MAX_POINTS,
 ) -> Path:
-    """2-D map of the embeddings coloured by class: PCA, plus t-SNE when ≤ 5000 points."""
+    """2-D map of the embeddings coloured by class: PCA, plus t-SNE when few points (slow)."""
     from sklearn.decomposition import PCA
     from sklearn.manifold import TSNE
 
     x, y = feats.numpy(), labels.numpy()
     maps = [("PCA of test embeddings", PCA(2, random_state=seed).fit_transform(x))]
-    if len(x) <= TSNE_MAX_POINTS:
+    if len(x) <= tsne_max_points:
         tsne = TSNE(2, init="pca", perplexity=min(30.0, (len(x) - 1) / 3), random_state=seed)
         maps.append(("t-SNE of test embeddings", tsne.fit_transform(x)))
     fig, axes = _figure(1, len(maps), 6.5 * len(maps), 5.5)
@@ -113,7 +117,8 @@ def plot_similarity_histograms(pos: torch.Tensor, neg: torch.Tensor, out: str | 
     """Histograms of cosine similarity of positive pairs (two views) vs negative pairs."""
     fig, axes = _figure(1, 1, 6.5, 4.2)
     ax = axes[0, 0]
-    bins = np.linspace(-1, 1, 81)
+    both = torch.cat([pos, neg])
+    bins = np.linspace(both.min().item(), both.max().item() + 1e-6, 61)
     ax.hist(neg.numpy(), bins=bins, density=True, alpha=0.6, label=f"negative pairs (n={len(neg)})")
     ax.hist(pos.numpy(), bins=bins, density=True, alpha=0.6, label=f"positive pairs (n={len(pos)})")
     ax.set(

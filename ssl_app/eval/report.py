@@ -20,15 +20,15 @@ LABELS = {
 
 
 def column_label(key: str) -> str:
-    """Header text of a metric key (e.g. knn_top1 -> 'kNN top-1 (%)', knn_top1_std -> '±')."""
-    return "±" if key.endswith("_std") else LABELS.get(key, key.replace("_", " "))
+    """Header text of a metric key (e.g. knn_top1 -> 'kNN top-1 (%)')."""
+    return LABELS.get(key, key.replace("_", " "))
 
 
 def columns_of(rows: dict[str, dict[str, float]]) -> list[str]:
-    """Metric keys in first-seen order over all rows."""
+    """Metric keys in first-seen order over all rows (`<key>_std` shows inside `<key>`'s cell)."""
     seen: dict[str, None] = {}
     for metrics in rows.values():
-        seen.update(dict.fromkeys(metrics))
+        seen.update(dict.fromkeys(k for k in metrics if not k.endswith("_std")))
     return list(seen)
 
 
@@ -38,11 +38,16 @@ def format_value(value: float | str | None, key: str = "") -> str:
         return "—"
     if isinstance(value, str):
         return value
-    if key.endswith("_std"):
-        return f"±{100 * value:.1f}"
     if key in LABELS or key.endswith(("top1", "top5", "acc", "auroc", "fpr95")):
         return f"{100 * value:.1f}"
     return f"{value:.4g}"
+
+
+def cell(metrics: dict[str, float], key: str) -> str:
+    """A formatted value, as 'mean ± std' when the row also has `<key>_std`."""
+    text = format_value(metrics.get(key), key)
+    std = metrics.get(f"{key}_std")
+    return text if std is None else f"{text} ± {format_value(std, key)}"
 
 
 def results_table(rows: dict[str, dict[str, float]], title: str = "Results") -> Table:
@@ -53,7 +58,7 @@ def results_table(rows: dict[str, dict[str, float]], title: str = "Results") -> 
     for key in keys:
         table.add_column(column_label(key), justify="right")
     for name, metrics in rows.items():
-        table.add_row(name, *(format_value(metrics.get(key), key) for key in keys))
+        table.add_row(name, *(cell(metrics, key) for key in keys))
     return table
 
 
@@ -72,7 +77,7 @@ def results_markdown(rows: dict[str, dict[str, float]]) -> str:
         "|---|" + "---:|" * len(keys),
     ]
     for name, metrics in rows.items():
-        cells = " | ".join(format_value(metrics.get(k), k) for k in keys)
+        cells = " | ".join(cell(metrics, k) for k in keys)
         lines.append(f"| {name} | {cells} |")
     return "\n".join(lines) + "\n"
 

@@ -1,0 +1,108 @@
+"""`ssl-eval` end to end on digits with a tiny checkpoint: rows accumulate in eval.json,
+features come from the cache the second time, report.md shows the figures; bad input."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_module
+from omegaconf import OmegaConf
+from test_export import make_checkpoint
+
+import ssl_app.eval.protocols as protocols
+from ssl_app.errors import CheckpointError, ConfigError
+from ssl_app.evaluate import evaluate
+
+FAST = [
+    "num_workers=0",
+    "progress=false",
+    "tsne_max_points=0",
+    "knn.sweep_k=[10,20]",
+    "knn.sweep_temperature=[0.1]",
+]
+
+
+@pytest.fixture(scope="module")
+def hydra_conf():
+    with initialize_config_module("ssl_app.conf", version_base=None):
+        yield
+
+
+def run(*overrides: str):
+    return evaluate(compose("evaluate", overrides=[*FAST, *overrides]))
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, hydra_conf) -> Path:
+    run_dir = tmp_path_factory.mktemp("run")
+    data = compose("evaluate", overrides=["data=digits", "optim.batch_size=64"]).data
+    data = OmegaConf.to_container(data, resolve=True)
+    make_checkpoint(run_dir / "checkpoints" / "last.ckpt", seed=1, data=data)
+    (run_dir / "metrics.csv").write_text("step,epoch,train/loss,lr\n0,0,5.0,0.1\n1,0,4.0,0.1\n")
+    return run_dir
+
+
+@pytest.mark.slow
+def test_rows_accumulate_cache_hits_and_report(run_dir, monkeypatch):
+    calls = []
+    extract = protocols.extract_features
+    monkeypatch.setattr(protocols, "extract_features", lambda *a: calls.append(1) or extract(*a))
+    cache = f"cache_dir={run_dir / 'cache'}"
+    learned = run(f"run_dir={run_dir}", "protocol=knn", cache)
+    assert len(calls) == 2 and 0.1 < learned["rows"]["learned"]["knn_top1"] <= 1
+    again = run(f"run_dir={run_dir}", "protocol=linear", cache, "linear.c_grid=[1.0]")
+    assert len(calls) == 2  # train and test features both came from the cache
+    assert set(again["rows"]["learned"]) >= {"knn_top1", "linear_top1", "linear_C"}
+    run(f"run_dir={run_dir}", "checkpoint=random", "protocol=knn", cache, "plots=false")
+    run(f"run_dir={run_dir}", "protocol=raw", "cache_dir=null", "linear.c_grid=[1.0]")
+    assert len(calls) == 4  # random init: new weights (train + test); raw pixels: no backbone
+    stored = json.loads((run_dir / "eval.json").read_text())["digits"]
+    assert list(stored["rows"]) == ["learned", "random init", "raw pixels"]
+    assert len(stored["knn_sweep"]["learned"]) == 2 + 2
+    assert len(stored["knn_per_class_top1"]["learned"]) == 10
+    report = (run_dir / "report.md").read_text()
+    for png in ("training_curves.png", "embedding.png", "similarity.png", "confusion.png"):
+        assert f"]({png})" in report and (run_dir / png).stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_lowshot_and_ood_wiring(run_dir, monkeypatch):
+    fake = types.ModuleType("ssl_app.eval.ood")
+    fake.ood_report = lambda bank, inn, out, temperature: {
+        "knn": {"auroc": float(len(bank) == 1437 and len(inn) == len(out) == 360), "fpr95": 0.5}
+    }
+    monkeypatch.setitem(sys.modules, "ssl_app.eval.ood", fake)
+    cache = f"cache_dir={run_dir / 'cache'}"
+    common = [f"run_dir={run_dir}", cache, "plots=false", "lowshot.seeds=[0,1]"]
+    res = run(*common, "protocol=ood", "ood_data=digits")
+    assert res["ood"]["learned"]["knn"]["auroc"] == 1.0
+    assert res["rows"]["learned"]["ood_knn_auroc"] == 1.0
+    res = run(*common, "protocol=lowshot", "linear.c_grid=[1.0]")
+    row = res["rows"]["learned, 10% labels"]
+    assert set(row) == {"knn_top1", "knn_top1_std", "linear_top1", "linear_top1_std"}
+
+
+@pytest.mark.parametrize(
+    "overrides,error,match",
+    [
+        (["run_dir=/nonexistent"], CheckpointError, "has no checkpoints/last.ckpt"),
+        (["checkpoint=random"], ConfigError, "checkpoint=random needs the architecture"),
+        ([], ConfigError, "nothing to evaluate"),
+        (["protocol=raw"], ConfigError, "pass data=<name>"),
+        (["weights=/nonexistent/model.safetensors"], CheckpointError, "does not exist"),
+    ],
+)
+def test_bad_requests(hydra_conf, overrides, error, match):
+    with pytest.raises(error, match=match):
+        run(*overrides)
+
+
+def test_unknown_protocol_and_channel_mismatch(run_dir):
+    with pytest.raises(ConfigError, match="unknown protocol 'foo'"):
+        run(f"run_dir={run_dir}", "protocol=foo", "cache_dir=null")
+    with pytest.raises(ConfigError, match="has 3 channel"):
+        run(f"run_dir={run_dir}", "data=synthetic", "cache_dir=null")
