@@ -1,4 +1,5 @@
-"""Where to resume from: `resume=true` finds the newest `last.ckpt`, a path is used as is."""
+"""Where to resume from: `resume=true` finds the newest `last.ckpt`, `resume=auto` this run's
+own newest checkpoint if any (requeued cluster jobs), a path is used as is."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ def find_resume_checkpoint(
 
     `true`: this run directory's `checkpoints/last.ckpt` if present (a fixed
     `hydra.run.dir`, e.g. a requeued SLURM job), else the newest one under `outputs_root`.
-    A directory means its `checkpoints/last.ckpt`.
+    A directory means its `checkpoints/last.ckpt`. `auto`: see `own_latest_checkpoint`.
     """
     if resume in (None, False, "false", "null"):
         return None
+    if resume == "auto":
+        return own_latest_checkpoint(run_dir)
     if resume is True or resume == "true":
         own = run_dir / "checkpoints" / "last.ckpt"
         found = (
@@ -39,6 +42,17 @@ def find_resume_checkpoint(
             f"resume checkpoint '{path}' does not exist; pass an existing .ckpt or run dir"
         )
     return path
+
+
+def own_latest_checkpoint(run_dir: Path) -> Path | None:
+    """The newer of `run_dir`'s `checkpoints/last.ckpt` (each epoch) and Lightning's
+    `hpc_ckpt_*.ckpt` (saved on SLURM's pre-timeout signal), or None on a first start.
+
+    Never looks outside `run_dir`, so a fresh job does not pick up a neighbour's run.
+    """
+    found = [*run_dir.glob("hpc_ckpt_*.ckpt"), run_dir / "checkpoints" / "last.ckpt"]
+    found = [path for path in found if path.is_file()]
+    return max(found, key=_mtime) if found else None
 
 
 def _mtime(path: Path) -> float:
