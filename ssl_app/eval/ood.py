@@ -70,13 +70,13 @@ class NoiseTimesRatio(nn.Module):
 
 
 def fit_nce_ratio(
-    bank: torch.Tensor, k: int = 4, steps: int = 300, batch_size: int = 256, seed: int = 0
+    bank: torch.Tensor, k: int = 4, steps: int = 400, batch_size: int = 256, seed: int = 0
 ) -> NCELoss:
-    """Train the NCE classifier of bank features vs a Gaussian fitted to them (Adam, minibatches)."""
+    """Train the NCE classifier of bank features vs a Gaussian fitted to them (Adam)."""
     torch.manual_seed(seed)
     noise = fit_gaussian(bank)
     nce = NCELoss(NoiseTimesRatio(LogRatio(noise), noise), noise, k=k)
-    opt = torch.optim.Adam(nce.parameters(), lr=1e-3)
+    opt = torch.optim.Adam(nce.parameters(), lr=3e-3)
     for _ in range(steps):
         batch = bank[torch.randint(len(bank), (batch_size,))]
         opt.zero_grad()
@@ -90,7 +90,10 @@ def auroc_fpr95(in_scores: torch.Tensor, out_scores: torch.Tensor) -> dict[str, 
     labels = torch.cat([torch.ones(len(in_scores)), torch.zeros(len(out_scores))])
     auroc = roc_auc_score(labels.numpy(), torch.cat([in_scores, out_scores]).numpy())
     threshold = torch.quantile(in_scores.double(), 0.05)
-    return {"auroc": float(auroc), "fpr95": float((out_scores.double() >= threshold).float().mean())}
+    return {
+        "auroc": float(auroc),
+        "fpr95": float((out_scores.double() >= threshold).float().mean()),
+    }
 
 
 def ood_report(
@@ -114,4 +117,3 @@ def ood_report(
         "nce_density": (in_density, out_density),
     }
     return {name: auroc_fpr95(*pair) for name, pair in scores.items()}
-
