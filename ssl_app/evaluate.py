@@ -64,6 +64,7 @@ def merge_eval_json(path: Path, data_name: str, results: Results) -> dict[str, A
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Run the requested protocols; returns eval.json's section of this data set (+ its name)."""
+    todo = protocols_of(cfg.protocol, cfg.ood_data is not None)
     torch.manual_seed(cfg.seed)
     resolve_device(cfg)
     source = resolve_source(cfg)
@@ -71,7 +72,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     cache = FeatureCache(cfg.cache_dir)
     datamodule, train, test = features_of(source, data_cfg, cfg, cache)
     results = Results(rows={source.label: {}})
-    for protocol in protocols_of(cfg.protocol, cfg.ood_data is not None):
+    for protocol in todo:
         if protocol == "ood":
             ood = ood_features(source, data_cfg, cfg, cache)
             run_ood(source.label, train, test, ood, cfg, results)
