@@ -1,0 +1,30 @@
+"""Every loss has a YAML in conf/loss that builds it as the training module does."""
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from ssl_app.errors import ConfigError
+from ssl_app.losses import LOSSES, build_loss
+
+CONF = Path(__file__).resolve().parents[1] / "ssl_app" / "conf" / "loss"
+
+
+def test_one_yaml_per_registered_loss():
+    assert sorted(p.stem for p in CONF.glob("*.yaml")) == LOSSES.names()
+
+
+@pytest.mark.parametrize("path", sorted(CONF.glob("*.yaml")), ids=lambda p: p.stem)
+def test_yaml_builds_a_loss_called_on_two_views(path):
+    cfg = yaml.safe_load(path.read_text())
+    loss_fn = build_loss(cfg.pop("name"), gather=True, **cfg)
+    loss = loss_fn(torch.randn(6, 4), torch.randn(6, 4))
+    assert loss.ndim == 0 and torch.isfinite(loss)
+    assert {"pos_sim", "neg_sim", "pos_acc", "temperature"} <= set(loss_fn.stats)
+
+
+def test_unknown_loss_lists_the_known_ones():
+    with pytest.raises(ConfigError, match="debiased"):
+        build_loss("infonse")
