@@ -15,7 +15,8 @@ Environment (defaults in brackets):
   NPROC_PER_NODE  processes (GPUs) on this node [number of GPUs nvidia-smi lists, else 1]
   NNODES          number of nodes [1]
   NODE_RANK       this node's index, 0 .. NNODES-1 [0]
-  MASTER_ADDR     address of node 0, reachable from every node [127.0.0.1]
+  MASTER_ADDR     address of node 0, reachable from every node [none: single node,
+                  torchrun --standalone picks a free local port]
   MASTER_PORT     free TCP port on node 0 [29500]
   RUN_DIR         run directory, the same path on every node (shared file system)
                   [outputs/pretrain/torchrun-<date_time>; set it explicitly when NNODES > 1]
@@ -48,12 +49,19 @@ main() {
       *) args+=("$arg") ;;
     esac
   done
-  local nproc="${NPROC_PER_NODE:-$(gpu_count)}" nnodes="${NNODES:-1}"
+  local nproc="${NPROC_PER_NODE:-$(gpu_count)}" nnodes="${NNODES:-1}" rendezvous=(--standalone)
+  if [[ "$nnodes" != 1 || -n "${MASTER_ADDR:-}" ]]; then
+    if [[ -z "${MASTER_ADDR:-}" || -z "${RUN_DIR:-}" ]]; then
+      echo "NNODES=$nnodes: set MASTER_ADDR (node 0's address) and RUN_DIR (a shared path)" >&2
+      return 2
+    fi
+    rendezvous=(--node-rank="${NODE_RANK:-0}" --master-addr="$MASTER_ADDR"
+      --master-port="${MASTER_PORT:-29500}")
+  fi
   local run_dir="${RUN_DIR:-outputs/pretrain/torchrun-$(date +%Y-%m-%d_%H-%M-%S)}"
   local cmd=(
     "${PYTHON:-python}" -m torch.distributed.run
-    --nnodes="$nnodes" --nproc-per-node="$nproc" --node-rank="${NODE_RANK:-0}"
-    --master-addr="${MASTER_ADDR:-127.0.0.1}" --master-port="${MASTER_PORT:-29500}"
+    --nnodes="$nnodes" --nproc-per-node="$nproc" "${rendezvous[@]}"
     -m ssl_app.pretrain trainer=multinode
     trainer.num_nodes="$nnodes" trainer.devices="$nproc" hydra.run.dir="$run_dir"
     "${args[@]}"
