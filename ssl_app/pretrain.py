@@ -31,7 +31,7 @@ def wants_small_stem(backbone: str, image_size: int, info: DatasetInfo) -> bool:
     """`small_images=auto`: a stride-1 ResNet stem for inputs ≤ 64 px whose native detail
     is finer than the stock stem's 4× down-sampling (CIFAR: yes; 8-px digits upscaled
     to 32: no, the stock stem just undoes the upscaling at a 16th of the cost)."""
-    native = info.image_size or image_size
+    native = info.detail_size or info.image_size or image_size
     return "resnet" in backbone and image_size <= 64 and native > image_size / 4
 
 
@@ -55,10 +55,10 @@ def run_pretraining(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     datamodule = instantiate(cfg.data)
     config = OmegaConf.to_container(cfg, resolve=True)
     module = ContrastiveModule(config)
-    every = cfg.eval.every_n_epochs
-    callbacks = checkpoint_callbacks(run_dir, datamodule.has_labels, every)
+    callbacks = checkpoint_callbacks(run_dir, datamodule.has_labels)
     if datamodule.has_labels:
-        callbacks.append(OnlineKNN(every, cfg.eval.knn_k, cfg.eval.knn_temperature))
+        knn = OnlineKNN(cfg.eval.every_n_epochs, cfg.eval.knn_k, cfg.eval.knn_temperature)
+        callbacks.append(knn)
     trainer = pl.Trainer(
         **cfg.trainer,
         default_root_dir=run_dir,

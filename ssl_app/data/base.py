@@ -28,6 +28,7 @@ class DatasetInfo:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     image_size: int | None  # native side length; None when images vary in size
+    detail_size: int | None = None  # side length of the real detail when upscaled (digits: 8)
 
 
 class Source(Dataset):

@@ -18,7 +18,9 @@ IMAGE_SIZE = 32
 TEST_FRACTION = 0.2
 SPLIT_SEED = 0
 # Statistics of the upscaled training split (tests recompute them).
-INFO = DatasetInfo("digits", 1, 10, mean=(0.3123,), std=(0.3561,), image_size=IMAGE_SIZE)
+INFO = DatasetInfo(
+    "digits", 1, 10, mean=(0.3123,), std=(0.3561,), image_size=IMAGE_SIZE, detail_size=8
+)
 
 
 def digits_split_indices() -> dict[str, np.ndarray]:

@@ -40,8 +40,12 @@ class OnlineKNN(pl.Callback):
         return knn_top1(bank, bank_labels, queries, query_labels, self.k, self.temperature)
 
 
-def checkpoint_callbacks(run_dir: Path, monitor_knn: bool, every_n_epochs: int) -> list:
-    """`last.ckpt` every epoch (for resume) and, with labels, `best-knn.ckpt`."""
+def checkpoint_callbacks(run_dir: Path, monitor_knn: bool) -> list:
+    """`last.ckpt` every epoch (for resume) and, with labels, `best-knn.ckpt`.
+
+    The best-kNN checkpoint is considered every epoch; it only changes when `OnlineKNN`
+    logged a better top-1 (the epochs it runs on include the last one).
+    """
     ckpt_dir = run_dir / "checkpoints"
     callbacks = [ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0)]
     if monitor_knn:
@@ -51,7 +55,6 @@ def checkpoint_callbacks(run_dir: Path, monitor_knn: bool, every_n_epochs: int) 
             monitor=KNN_METRIC,
             mode="max",
             save_top_k=1,
-            every_n_epochs=every_n_epochs,
             auto_insert_metric_name=False,
         )
         callbacks.append(best)

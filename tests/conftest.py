@@ -1,0 +1,28 @@
+"""Shared fixtures: compose a pretraining config for tiny, fast runs."""
+
+from __future__ import annotations
+
+import pytest
+from hydra import compose, initialize_config_module
+
+# A run that takes seconds on a 2-core CPU: tiny timm ResNet, one epoch of digits, no workers.
+TINY_RUN = [
+    "model=tiny",
+    "epochs=1",
+    "optim.batch_size=64",
+    "data.num_workers=0",
+    "data.persistent_workers=false",
+    "trainer.enable_progress_bar=false",
+    "+trainer.enable_model_summary=false",
+]
+
+
+@pytest.fixture
+def pretrain_config():
+    """`pretrain_config(*overrides)` → the composed `pretrain.yaml` with TINY_RUN applied."""
+
+    def make(*overrides: str):
+        with initialize_config_module("ssl_app.conf", version_base=None):
+            return compose("pretrain", overrides=[*TINY_RUN, *overrides])
+
+    return make

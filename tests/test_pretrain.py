@@ -1,0 +1,84 @@
+"""End-to-end pretraining: run directory contents, resume, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from ssl_app.errors import CheckpointError, ConfigError
+from ssl_app.pretrain import run_pretraining
+
+QUICK_EVAL = ["eval.linear=false", "eval.raw_pixels=false", "eval.baselines=false"]
+
+
+def steps_in(ckpt_path) -> int:
+    return torch.load(ckpt_path, map_location="cpu", weights_only=True)["global_step"]
+
+
+@pytest.mark.slow
+def test_tiny_run_writes_checkpoint_and_results(pretrain_config, tmp_path):
+    results = run_pretraining(pretrain_config(), tmp_path)
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+    assert (tmp_path / "checkpoints" / "best-knn.ckpt").is_file()
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved == json.loads(json.dumps(results))
+    assert set(saved) >= {"learned", "random init", "raw pixels"}
+    for row in ("learned", "random init", "raw pixels"):
+        assert 0.0 <= saved[row]["knn_top1"] <= 1.0
+        assert 0.0 <= saved[row]["linear_top1"] <= 1.0
+    assert saved["raw pixels"]["knn_top1"] > 0.8  # digits are easy: a sanity anchor
+    header = (tmp_path / "metrics.csv").read_text().splitlines()[0]
+    for column in ("train/loss", "train/mi_bound", "train/pos_sim", "val/knn_top1", "lr"):
+        assert column in header
+
+
+@pytest.mark.slow
+def test_resume_continues_at_saved_step(pretrain_config, tmp_path):
+    first = tmp_path / "first"
+    run_pretraining(pretrain_config(*QUICK_EVAL), first)
+    steps_one_epoch = steps_in(first / "checkpoints" / "last.ckpt")
+    assert steps_one_epoch == 1437 // 64  # digits train split, drop_last
+    second = tmp_path / "second"
+    run_pretraining(pretrain_config(*QUICK_EVAL, "epochs=2", f"resume={first}"), second)
+    assert steps_in(second / "checkpoints" / "last.ckpt") == 2 * steps_one_epoch
+
+
+def test_resume_rejects_non_checkpoint_and_other_architecture(pretrain_config, tmp_path):
+    junk = tmp_path / "junk.ckpt"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a readable ssl_app checkpoint"):
+        run_pretraining(pretrain_config(f"resume={junk}"), tmp_path / "a")
+    other = tmp_path / "other.ckpt"
+    torch.save({"state_dict": {"backbone.fc.weight": torch.zeros(3)}}, other)
+    with pytest.raises(CheckpointError, match="another architecture"):
+        run_pretraining(pretrain_config(f"resume={other}"), tmp_path / "b")
+    with pytest.raises(CheckpointError, match="does not exist"):
+        run_pretraining(pretrain_config(f"resume={tmp_path / 'missing'}"), tmp_path / "c")
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("loss.temperature=0", "loss.temperature must be > 0"),
+        ("optim.batch_size=0", "optim.batch_size must be > 0"),
+        ("optim.base_lr=-1", "optim.base_lr must be > 0"),
+        ("optim.name=adamx", "unknown optimiser 'adamx'"),
+        ("model.backbone=resnet19", "unknown backbone 'resnet19'"),
+    ],
+)
+def test_bad_config_values_fail_with_one_line(pretrain_config, tmp_path, override, message):
+    with pytest.raises(ConfigError, match=message):
+        run_pretraining(pretrain_config(override), tmp_path)
+
+
+def test_cli_prints_one_line_error_and_exits_2(tmp_path):
+    cmd = [sys.executable, "-m", "ssl_app.pretrain", "model.backbone=resnet19"]
+    cmd.append(f"hydra.run.dir={tmp_path}")
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: unknown backbone 'resnet19'")
+    assert "Traceback" not in proc.stderr
