@@ -18,6 +18,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ssl_app.data import DatasetInfo, dataset_info
+from ssl_app.data.datamodule import ContrastiveDataModule
 from ssl_app.errors import exit_on_user_error, require_positive
 from ssl_app.eval.report import print_results_table
 from ssl_app.train.callbacks import OnlineKNN, checkpoint_callbacks
@@ -37,7 +38,7 @@ def wants_small_stem(backbone: str, image_size: int, info: DatasetInfo) -> bool:
 
 def complete_config(cfg: DictConfig) -> None:
     """Fill what depends on the data (input channels, small-image stem) and check ranges."""
-    info = dataset_info(cfg.data.name, cfg.data.get("root"))
+    info = dataset_info(cfg.data.name, cfg.data.get("root"), **cfg.data.get("dataset_kwargs", {}))
     with open_dict(cfg):
         if cfg.model.in_chans is None:
             cfg.model.in_chans = info.channels
@@ -48,13 +49,18 @@ def complete_config(cfg: DictConfig) -> None:
     require_positive("epochs", cfg.epochs)
 
 
-def run_pretraining(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
-    """Train, evaluate on rank 0, write results.json; returns the results."""
+def build_components(cfg: DictConfig) -> tuple[ContrastiveModule, ContrastiveDataModule, dict]:
+    """Seeded model and data module of a run, and its resolved config as a plain dict."""
     complete_config(cfg)
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
     config = OmegaConf.to_container(cfg, resolve=True)
-    module = ContrastiveModule(config)
+    return ContrastiveModule(config), datamodule, config
+
+
+def run_pretraining(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """Train, evaluate on rank 0, write results.json; returns the results."""
+    module, datamodule, config = build_components(cfg)
     callbacks = checkpoint_callbacks(run_dir, datamodule.has_labels)
     if datamodule.has_labels:
         knn = OnlineKNN(cfg.eval.every_n_epochs, cfg.eval.knn_k, cfg.eval.knn_temperature)
@@ -75,7 +81,9 @@ def run_pretraining(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     return final_results(module, datamodule, config, run_dir)
 
 
-def final_results(module: ContrastiveModule, datamodule, config: dict, run_dir: Path) -> dict:
+def final_results(
+    module: ContrastiveModule, datamodule: ContrastiveDataModule, config: dict, run_dir: Path
+) -> dict:
     """Score learned vs random-init vs raw pixels, print the table, save results.json."""
     if not datamodule.has_labels:
         print("data set has no labels: kNN and linear evaluation skipped")

@@ -1,0 +1,131 @@
+"""Training-pipeline throughput: is the GPU/CPU fed? Prints a table.
+
+(a) bare model: backbone + head forward, backward and optimiser step on random tensors
+    already on the device — the compute limit for this backbone / batch / precision.
+(b) full step: the real `ssl-pretrain` loop (Lightning, data loading, two-view
+    augmentation, InfoNCE) for the same config.
+The ratio (b)/(a) says how much the input pipeline and bookkeeping cost; goal ≥ 0.9.
+
+    python scripts/bench_train.py                                  # digits, resnet18, CPU
+    python scripts/bench_train.py --steps 50 data=synthetic data.image_size=224 \
+        model=resnet50 trainer=gpu optim.batch_size=256 data.num_workers=14
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from hydra import compose, initialize_config_module
+from rich.console import Console
+from rich.table import Table
+
+from ssl_app.pretrain import build_components
+
+
+class StepTimer(pl.Callback):
+    """Wall time from the end of step `warmup` to the end of step `warmup + steps`."""
+
+    def __init__(self, warmup: int) -> None:
+        self.warmup, self.start, self.end, self.steps = warmup, 0.0, 0.0, 0
+
+    def on_train_batch_end(self, trainer, *args) -> None:
+        if trainer.global_step == self.warmup:
+            _sync(trainer.strategy.root_device)
+            self.start = time.perf_counter()
+        elif trainer.global_step > self.warmup:
+            _sync(trainer.strategy.root_device)
+            self.end, self.steps = time.perf_counter(), trainer.global_step - self.warmup
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def peak_memory_gib(device: torch.device) -> float | None:
+    """Peak GPU memory since the last call (None on CPU), then reset the counter."""
+    if device.type != "cuda":
+        return None
+    peak = torch.cuda.max_memory_allocated(device) / 2**30
+    torch.cuda.reset_peak_memory_stats(device)
+    return round(peak, 2)
+
+
+def bare_model_rate(module, batch: int, shape: tuple, precision: str, device, steps: int) -> float:
+    """Images/s of fwd + bwd + step of backbone + head on random views (2 per image)."""
+    model = torch.nn.Sequential(module.backbone, module.head).to(device).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    x = torch.randn(2 * batch, *shape, device=device)
+    dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(precision)
+    for i in range(steps + 3):
+        if i == 3:
+            _sync(device)
+            start = time.perf_counter()
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            loss = model(x).float().pow(2).mean()
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    _sync(device)
+    return steps * batch / (time.perf_counter() - start)
+
+
+def full_step_rate(cfg, steps: int, warmup: int) -> tuple[float, dict]:
+    """Images/s of the real training loop, and the model it built (for the bare run)."""
+    module, datamodule, _ = build_components(cfg)
+    timer = StepTimer(warmup)
+    trainer_cfg = {**cfg.trainer, "max_epochs": None, "max_steps": warmup + steps}
+    trainer_cfg.update(logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    trainer = pl.Trainer(**trainer_cfg, callbacks=[timer], enable_model_summary=False)
+    trainer.fit(module, datamodule)
+    rate = timer.steps * cfg.optim.batch_size / (timer.end - timer.start)
+    return rate, {"module": module, "device": trainer.strategy.root_device}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=20, help="timed steps")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed first steps")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides as for ssl-pretrain")
+    args = parser.parse_args()
+    with initialize_config_module("ssl_app.conf", version_base=None):
+        cfg = compose("pretrain", overrides=["eval.every_n_epochs=100000", *args.overrides])
+    full, built = full_step_rate(cfg, args.steps, args.warmup)
+    full_peak = peak_memory_gib(built["device"])
+    shape = (cfg.model.in_chans, cfg.data.image_size, cfg.data.image_size)
+    precision = str(cfg.trainer.precision)
+    bare = bare_model_rate(
+        built["module"], cfg.optim.batch_size, shape, precision, built["device"], args.steps
+    )
+    bare_peak = peak_memory_gib(built["device"])
+    row = {
+        "device": torch.cuda.get_device_name() if built["device"].type == "cuda" else "cpu",
+        "data": cfg.data.name,
+        "backbone": cfg.model.backbone,
+        "image_size": cfg.data.image_size,
+        "batch": cfg.optim.batch_size,
+        "precision": precision,
+        "bare_img_s": round(bare, 1),
+        "full_img_s": round(full, 1),
+        "ratio": round(full / bare, 3),
+        "peak_mem_full_gib": full_peak,
+        "peak_mem_bare_gib": bare_peak,
+    }
+    table = Table(title="training throughput (images/s; each image = 2 views)")
+    table.add_column("")
+    table.add_column("value", justify="right")
+    for key, value in row.items():
+        table.add_row(key, str(value))
+    Console().print(table)
+    if args.json:
+        args.json.write_text(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()
