@@ -48,14 +48,18 @@ class ZipfData:
 
 
 class OutputLayer(nn.Module):
-    """s(x, y) = w_y · x + b_y with sparse-gradient embeddings for weights and biases."""
+    """s(x, y) = w_y · x + b_y with sparse-gradient embeddings for weights and biases.
 
-    def __init__(self, vocab: int, dim: int) -> None:
+    Biases start at log q(y) (Mnih & Teh): classes NCE never samples keep the prior score
+    instead of tying with the trained ones (with zero biases NCE collapses on rare classes)."""
+
+    def __init__(self, unigram: torch.Tensor, dim: int) -> None:
         super().__init__()
-        self.weight = nn.Embedding(vocab, dim, sparse=True)
-        self.bias = nn.Embedding(vocab, 1, sparse=True)
+        self.weight = nn.Embedding(len(unigram), dim, sparse=True)
+        self.bias = nn.Embedding(len(unigram), 1, sparse=True)
         nn.init.normal_(self.weight.weight, std=0.01)
-        nn.init.zeros_(self.bias.weight)
+        with torch.no_grad():
+            self.bias.weight.copy_(unigram.log()[:, None])
 
     def scores(self, x: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
         """(B, C) scores of every x against the given classes (C,)."""
@@ -112,7 +116,7 @@ def train(method: str, args, unigram: torch.Tensor, steps: int) -> dict[str, flo
     """Train one output layer with `method` ('softmax' or 'nce'); time, memory, accuracy."""
     torch.manual_seed(0)
     data = ZipfData(unigram, args.dim, args.noise, seed=0)
-    layer, c = OutputLayer(args.vocab, args.dim), nn.Parameter(torch.zeros(()))
+    layer, c = OutputLayer(unigram, args.dim), nn.Parameter(torch.zeros(()))
     opts = optimisers(method, layer, c, args.lr)
     loss_fn = softmax_loss if method == "softmax" else nce_loss
     times, memory = [], 0
@@ -171,7 +175,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--k", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=0.05)
+    parser.add_argument("--lr", type=float, default=0.01)
     parser.add_argument("--zipf", type=float, default=1.0)
     parser.add_argument("--noise", type=float, default=0.3)
     args = parser.parse_args()
