@@ -47,7 +47,9 @@ def checkpoint_callbacks(run_dir: Path, monitor_knn: bool) -> list:
     logged a better top-1 (the epochs it runs on include the last one).
     """
     ckpt_dir = run_dir / "checkpoints"
-    callbacks = [ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0)]
+    # Lightning >= 2.6 writes `save_last` only when a top-k file was saved in the same step, so
+    # save_top_k=0 would leave last.ckpt to the end of training: keep one unmonitored file instead.
+    callbacks = [ModelCheckpoint(dirpath=ckpt_dir, filename="last", enable_version_counter=False)]
     if monitor_knn:
         best = ModelCheckpoint(
             dirpath=ckpt_dir,
