@@ -13,6 +13,7 @@ from typing import Any
 
 import hydra
 import pytorch_lightning as pl
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -78,13 +79,18 @@ def run_pretraining(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     trainer.fit(module, datamodule, ckpt_path=ckpt_path)
     if not trainer.is_global_zero:
         return {}
-    return final_results(module, datamodule, config, run_dir)
+    return final_results(module, datamodule, config, run_dir, trainer.strategy.root_device)
 
 
 def final_results(
-    module: ContrastiveModule, datamodule: ContrastiveDataModule, config: dict, run_dir: Path
+    module: ContrastiveModule,
+    datamodule: ContrastiveDataModule,
+    config: dict,
+    run_dir: Path,
+    device: torch.device,
 ) -> dict:
-    """Score learned vs random-init vs raw pixels, print the table, save results.json."""
+    """Score learned vs random-init vs raw pixels on `device` (Lightning hands the model
+    back on the CPU after fit), print the table, save results.json."""
     if not datamodule.has_labels:
         print("data set has no labels: kNN and linear evaluation skipped")
         return {}
@@ -92,7 +98,7 @@ def final_results(
     if config["eval"]["baselines"]:
         pl.seed_everything(config["seed"])
         backbones["random init"] = build_backbone_from_config(config["model"]).eval()
-    rows = evaluate_backbones(backbones, datamodule.eval_dataloaders(), config["eval"])
+    rows = evaluate_backbones(backbones, datamodule.eval_dataloaders(), config["eval"], device)
     results = {"backbone": config["model"]["backbone"], "data": config["data"]["name"], **rows}
     (run_dir / "results.json").write_text(json.dumps(results, indent=2))
     print_results_table(rows, title=f"{results['backbone']} on {results['data']}")

@@ -51,6 +51,16 @@ def clamp_k(k: int, bank_size: int) -> int:
     return k
 
 
+def resolve_backend(backend: str) -> str:
+    """`auto`: FAISS on its GPUs; else torch on CUDA (a faiss-cpu build on a GPU machine,
+    e.g. no faiss-gpu wheel for the CUDA version); else FAISS on the CPU."""
+    if backend not in ("auto", "faiss", "torch"):
+        raise ValueError(f"unknown kNN backend '{backend}'; use auto, faiss or torch")
+    if backend != "auto":
+        return backend
+    return "torch" if faiss_gpus() == 0 and torch.cuda.is_available() else "faiss"
+
+
 def _torch_chunk_search(bank: torch.Tensor, query: torch.Tensor, k: int) -> tuple:
     return (query @ bank.T).topk(k, dim=1)
 
@@ -59,15 +69,16 @@ def search_chunks(
     bank: torch.Tensor,
     query: torch.Tensor,
     k: int,
-    backend: str = "faiss",
+    backend: str = "auto",
     chunk_size: int = CHUNK_SIZE,
 ) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
     """Yield `(start, sims (q, k), indices (q, k))` for query chunks, most similar first."""
     k = clamp_k(k, len(bank))
+    backend = resolve_backend(backend)
     if backend == "faiss":
         index = build_index(bank)
-    elif backend != "torch":
-        raise ValueError(f"unknown kNN backend '{backend}'; use faiss or torch")
+    elif backend == "torch" and torch.cuda.is_available() and bank.device.type == "cpu":
+        bank = bank.cuda()
     for start in range(0, len(query), chunk_size):
         chunk = query[start : start + chunk_size]
         if backend == "torch":
@@ -78,7 +89,7 @@ def search_chunks(
         yield start, sims.cpu(), idx.cpu()
 
 
-def knn_search(bank: torch.Tensor, query: torch.Tensor, k: int, backend: str = "faiss") -> tuple:
+def knn_search(bank: torch.Tensor, query: torch.Tensor, k: int, backend: str = "auto") -> tuple:
     """All neighbours at once: `(sims (Q, k), indices (Q, k))`; for moderate Q."""
     parts = list(search_chunks(bank, query, k, backend))
     return torch.cat([p[1] for p in parts]), torch.cat([p[2] for p in parts])
