@@ -6,6 +6,7 @@ value and `ModelCheckpoint(monitor=...)` decides identically everywhere.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -51,6 +52,8 @@ def checkpoint_callbacks(run_dir: Path, monitor_knn: bool) -> list:
     # save_top_k=0 would leave last.ckpt to the end of training: keep one unmonitored file instead.
     callbacks = [ModelCheckpoint(dirpath=ckpt_dir, filename="last", enable_version_counter=False)]
     if monitor_knn:
+        # The kNN metric exists on evaluation epochs only; the others have nothing to compare.
+        warnings.filterwarnings("ignore", message=f".*monitor='{KNN_METRIC}'.*could not find")
         best = ModelCheckpoint(
             dirpath=ckpt_dir,
             filename="best-knn",

@@ -29,13 +29,15 @@ def evaluate_backbones(
     backbones: dict[str, nn.Module],
     loaders: tuple[DataLoader, DataLoader],
     eval_cfg: dict[str, Any],
+    device: torch.device | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Scores of each named backbone, plus raw pixels when `eval_cfg["raw_pixels"]`."""
+    """Scores of each named backbone (features computed on `device`), plus raw pixels
+    when `eval_cfg["raw_pixels"]`."""
     train_loader, test_loader = loaders
     rows = {}
     for name, backbone in backbones.items():
-        train = extract_features(backbone, train_loader)
-        test = extract_features(backbone, test_loader)
+        train = extract_features(backbone, train_loader, device)
+        test = extract_features(backbone, test_loader, device)
         rows[name] = score_features(train, test, eval_cfg)
     if eval_cfg["raw_pixels"]:
         rows["raw pixels"] = score_features(

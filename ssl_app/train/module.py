@@ -7,6 +7,7 @@ is saved in the checkpoint (`hyper_parameters["cfg"]`) so a checkpoint rebuilds 
 
 from __future__ import annotations
 
+from copy import deepcopy
 from typing import Any
 
 import pytorch_lightning as pl
@@ -28,6 +29,22 @@ def build_backbone_from_config(model_cfg: dict[str, Any]) -> nn.Module:
     )
 
 
+def frozen_copy(*modules: nn.Module) -> nn.Sequential:
+    """A gradient-free copy of `modules` in sequence (the EMA target encoder)."""
+    copy = deepcopy(nn.Sequential(*modules))
+    return copy.requires_grad_(False)
+
+
+@torch.no_grad()
+def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
+    """target ← momentum · target + (1 − momentum) · online, parameters and buffers."""
+    for t, o in zip(target.state_dict().values(), online.state_dict().values(), strict=True):
+        if t.dtype.is_floating_point:
+            t.lerp_(o, 1 - momentum)
+        else:
+            t.copy_(o)
+
+
 class ContrastiveModule(pl.LightningModule):
     """SimCLR-style pretraining: two views → backbone → head → loss(z1, z2)."""
 
@@ -39,6 +56,12 @@ class ContrastiveModule(pl.LightningModule):
         self.head = ProjectionHead(self.backbone.num_features, **cfg["model"]["head"])
         loss_cfg = dict(cfg["loss"])
         self.loss = build_loss(loss_cfg.pop("name"), **loss_cfg)
+        self.target = frozen_copy(self.backbone, self.head) if self.needs_target else None
+
+    @property
+    def needs_target(self) -> bool:
+        """True for losses fed by an EMA target encoder (soft_target with source=target)."""
+        return getattr(self.loss, "needs_target", False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Backbone features (what evaluation and export use)."""
@@ -46,13 +69,24 @@ class ContrastiveModule(pl.LightningModule):
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         (x1, x2), _ = batch
-        z1, z2 = self.head(self.backbone(torch.cat([x1, x2]))).chunk(2)
-        loss = self.loss(z1, z2)
+        x = torch.cat([x1, x2])
+        z1, z2 = self.head(self.backbone(x)).chunk(2)
+        targets = {}
+        if self.target is not None:
+            with torch.no_grad():
+                t1, t2 = self.target(x).chunk(2)
+                targets = {"target_z1": t1, "target_z2": t2}
+        loss = self.loss(z1, z2, **targets)
         stats = {f"train/{k}": v for k, v in self.loss.stats.items()}
         self.log("train/loss", loss, prog_bar=True, sync_dist=True)
         self.log_dict(stats, sync_dist=True)
         self.log("lr", self.optimizers().param_groups[0]["lr"], prog_bar=True)
         return loss
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.target is not None:
+            online = nn.Sequential(self.backbone, self.head)
+            ema_update(self.target, online, self.loss.target_momentum)
 
     def global_batch_size(self) -> int:
         """Images per optimiser step over all devices and nodes."""
