@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ssl_app.data import DatasetInfo, dataset_info
 from ssl_app.data.datamodule import ContrastiveDataModule
-from ssl_app.errors import exit_on_user_error, require_positive
+from ssl_app.errors import ConfigError, exit_on_user_error, require_positive
 from ssl_app.eval.report import print_results_table
 from ssl_app.train.callbacks import OnlineKNN, checkpoint_callbacks
 from ssl_app.train.final_eval import evaluate_backbones
@@ -45,6 +45,11 @@ def complete_config(cfg: DictConfig) -> None:
             cfg.model.in_chans = info.channels
         if cfg.model.small_images == "auto":
             cfg.model.small_images = wants_small_stem(cfg.model.backbone, cfg.data.image_size, info)
+    if cfg.trainer.get("sync_batchnorm") and cfg.trainer.accelerator == "cpu":
+        raise ConfigError(
+            "model.sync_bn=true needs GPUs (torch's SyncBatchNorm has no CPU kernel); "
+            "use trainer=ddp or trainer=multinode, or set model.sync_bn=false"
+        )
     require_positive("optim.batch_size", cfg.optim.batch_size)
     require_positive("optim.base_lr", cfg.optim.base_lr)
     require_positive("epochs", cfg.epochs)
@@ -74,7 +79,7 @@ def run_pretraining(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     )
     ckpt_path = find_resume_checkpoint(cfg.resume, run_dir, run_dir.parent)
     if ckpt_path is not None:
-        check_resume_checkpoint(ckpt_path, module.state_dict())
+        check_resume_checkpoint(ckpt_path, module.state_dict(), cfg.optim.name)
         print(f"resuming from {ckpt_path}")
     trainer.fit(module, datamodule, ckpt_path=ckpt_path)
     if not trainer.is_global_zero:

@@ -12,6 +12,7 @@ import torch
 from ssl_app.errors import CheckpointError, ConfigError
 from ssl_app.pretrain import run_pretraining
 from ssl_app.train.module import ema_update
+from ssl_app.train.resume import check_resume_checkpoint
 
 QUICK_EVAL = ["eval.linear=false", "eval.raw_pixels=false", "eval.baselines=false"]
 
@@ -106,3 +107,19 @@ def test_every_loss_trains_through_pretrain(pretrain_config, tmp_path, loss):
     losses = [float(row.split(",")[3]) for row in metrics[1:] if row.split(",")[3]]
     assert all(torch.isfinite(torch.tensor(losses)))
     assert results["learned"]["knn_top1"] > 0.2  # well above 10 % chance after one epoch
+
+
+def test_resume_rejects_another_optimiser(pretrain_config, tmp_path):
+    module_state = {"backbone.w": torch.zeros(2)}
+    ckpt = tmp_path / "sgd.ckpt"
+    cfg = {"optim": {"name": "sgd"}}
+    torch.save({"state_dict": module_state, "hyper_parameters": {"cfg": cfg}}, ckpt)
+    with pytest.raises(CheckpointError, match="trained with optim=sgd, this run uses optim=adamw"):
+        check_resume_checkpoint(ckpt, module_state, "adamw")
+    check_resume_checkpoint(ckpt, module_state, "sgd")  # the same optimiser passes
+
+
+def test_sync_bn_on_cpu_is_refused(pretrain_config, tmp_path):
+    cfg = pretrain_config("trainer=ddp_cpu", "trainer.sync_batchnorm=true")
+    with pytest.raises(ConfigError, match="sync_bn=true needs GPUs"):
+        run_pretraining(cfg, tmp_path)

@@ -43,7 +43,7 @@ def patch_small_image_stem(model: nn.Module) -> None:
             f"model.small_images=true needs a ResNet-family backbone (conv1 + maxpool), "
             f"{name} has none; set model.small_images=false"
         )
-    if isinstance(conv1, nn.Sequential):  # deep stem (resnet-t/-d, test_resnet): first conv stride 1
+    if isinstance(conv1, nn.Sequential):  # deep stem (resnet-t, -d, test_resnet): stride 1 first
         conv1[0].stride = (1, 1)
     else:
         model.conv1 = nn.Conv2d(conv1.in_channels, conv1.out_channels, 3, 1, 1, bias=False)

@@ -25,6 +25,7 @@ def build_backbone_from_config(model_cfg: dict[str, Any]) -> nn.Module:
         model_cfg["backbone"],
         in_chans=model_cfg["in_chans"],
         small_images=model_cfg["small_images"],
+        pretrained=model_cfg.get("pretrained", False),
         **model_cfg.get("timm_kwargs", {}),
     )
 
@@ -82,6 +83,12 @@ class ContrastiveModule(pl.LightningModule):
         self.log_dict(stats, sync_dist=True)
         self.log("lr", self.optimizers().param_groups[0]["lr"], prog_bar=True)
         return loss
+
+    def on_train_start(self) -> None:
+        """Different augmentation draws on every rank: in-process loading (no workers) uses
+        the global RNG, which `seed_everything` made equal on all ranks."""
+        if self.trainer.world_size > 1:
+            torch.manual_seed(torch.initial_seed() + self.global_rank)
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         if self.target is not None:

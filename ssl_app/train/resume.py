@@ -59,8 +59,9 @@ def _mtime(path: Path) -> float:
     return path.stat().st_mtime
 
 
-def check_resume_checkpoint(path: Path, expected_state: dict) -> None:
-    """Refuse a file that is not a checkpoint or holds another architecture (one line)."""
+def check_resume_checkpoint(path: Path, expected_state: dict, optimizer: str) -> None:
+    """Refuse a file that is not a checkpoint, holds another architecture or was trained
+    with another optimiser (its state would not load), with one line."""
     import torch
 
     try:
@@ -81,4 +82,10 @@ def check_resume_checkpoint(path: Path, expected_state: dict) -> None:
             f"'{path}' holds another architecture (backbone '{arch}'): {len(mismatched)} missing "
             f"or reshaped keys (e.g. {example}), {len(unexpected)} unexpected; "
             "set the model to match or start without resume"
+        )
+    saved = ckpt.get("hyper_parameters", {}).get("cfg", {}).get("optim", {}).get("name")
+    if saved not in (None, optimizer):
+        raise CheckpointError(
+            f"'{path}' was trained with optim={saved}, this run uses optim={optimizer}; "
+            f"pass optim={saved} to resume it or start without resume"
         )
