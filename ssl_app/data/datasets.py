@@ -9,6 +9,7 @@ from ssl_app.data import (  # noqa: F401  (importing registers)
     digits,
     fashion_mnist,
     imagefolder,
+    noise,
     synthetic,
     torchvision_sets,
 )
