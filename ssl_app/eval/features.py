@@ -37,23 +37,31 @@ def _finish(chunks: list[torch.Tensor], labels: list[torch.Tensor], loader) -> t
     return _gather_shards(feats, torch.cat(labels).long(), loader)
 
 
+def _all_gather(local: torch.Tensor, on_device: torch.device) -> torch.Tensor:
+    """Every rank's `local` (one shape on all ranks), concatenated in rank order, on the CPU."""
+    parts = [torch.empty_like(local, device=on_device) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, local.to(on_device))
+    return torch.cat([p.cpu() for p in parts])
+
+
 def _gather_shards(feats: torch.Tensor, labels: torch.Tensor, loader) -> tuple:
-    """Under DDP with a DistributedSampler, gather every rank's shard back into data-set order."""
+    """Under DDP with a DistributedSampler, gather every rank's shard back into data-set order.
+
+    Ranks send the data-set indices their sampler dealt them, so shuffled samplers work too;
+    an index DistributedSampler repeats to even out the shards is kept once.
+    """
     sampler = getattr(loader, "sampler", None)
     if not (
         dist.is_available() and dist.is_initialized() and isinstance(sampler, DistributedSampler)
     ):
         return feats, labels
-    world = dist.get_world_size()
     on_device = torch.device("cuda") if dist.get_backend() == "nccl" else torch.device("cpu")
-    out = []
-    for local in (feats, labels):
-        parts = [torch.empty_like(local, device=on_device) for _ in range(world)]
-        dist.all_gather(parts, local.to(on_device))
-        # DistributedSampler(shuffle=False) deals index i to rank i % world: interleave back.
-        merged = torch.stack([p.cpu() for p in parts], dim=1).flatten(0, 1)
-        out.append(merged[: len(sampler.dataset)])
-    return out[0], out[1]
+    index = torch.as_tensor(list(sampler), dtype=torch.long)[: len(feats)]
+    feats, labels, index = (_all_gather(t, on_device) for t in (feats, labels, index))
+    index, order = index.sort(stable=True)
+    first = torch.ones_like(index, dtype=torch.bool)
+    first[1:] = index[1:] != index[:-1]
+    return feats[order[first]], labels[order[first]]
 
 
 @torch.no_grad()
