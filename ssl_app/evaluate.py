@@ -1,5 +1,5 @@
-"""`ssl-eval`: kNN, linear, low-shot and OOD evaluation of a backbone, with a table,
-`eval.json` next to the checkpoint and (for runs) figures + `report.md`.
+"""`ssl-eval`: kNN, linear (L-BFGS or SGD head), low-shot and OOD evaluation of a backbone,
+with a table, `eval.json` next to the checkpoint and (for runs) figures + `report.md`.
 
 Rows accumulate in eval.json per data set, so evaluating the run, `checkpoint=random` and
 `protocol=raw` in turn gives the full comparison table.
@@ -17,7 +17,14 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ssl_app.errors import exit_on_user_error
 from ssl_app.eval.cache import FeatureCache
-from ssl_app.eval.protocols import RUNNERS, Results, protocols_of, run_ood, split_features
+from ssl_app.eval.protocols import (
+    RUNNERS,
+    Results,
+    protocols_of,
+    run_linear_sgd,
+    run_ood,
+    split_features,
+)
 from ssl_app.eval.report import print_results_table
 from ssl_app.eval.sources import (
     Source,
@@ -62,13 +69,8 @@ def merge_eval_json(path: Path, data_name: str, results: Results) -> dict[str, A
     return section
 
 
-def evaluate(cfg: DictConfig) -> dict[str, Any]:
-    """Run the requested protocols; returns eval.json's section of this data set (+ its name)."""
-    todo = protocols_of(cfg.protocol, cfg.ood_data is not None)
-    torch.manual_seed(cfg.seed)
-    resolve_device(cfg)
-    source = resolve_source(cfg)
-    data_cfg = with_workers(data_config(cfg, source), cfg.num_workers)
+def feature_protocols(source: Source, data_cfg: DictConfig, cfg: DictConfig, todo: list[str]):
+    """Protocols on cached features: (datamodule, test features, results)."""
     cache = FeatureCache(cfg.cache_dir)
     datamodule, train, test = features_of(source, data_cfg, cfg, cache)
     results = Results(rows={source.label: {}})
@@ -78,6 +80,26 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             run_ood(source.label, train, test, ood, cfg, results)
         else:
             RUNNERS[protocol](source.label, train, test, cfg, results)
+    return datamodule, test, results
+
+
+def backbone_protocols(source: Source, data_cfg: DictConfig, cfg: DictConfig, todo: list[str]):
+    """Protocols that run the backbone on images (linear_sgd): (datamodule, None, results)."""
+    datamodule = build_datamodule(data_cfg, source.creation)
+    results = Results(rows={source.label: {}})
+    run_linear_sgd(source.label, source.backbone, datamodule, cfg, results)
+    return datamodule, None, results
+
+
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    """Run the requested protocols; returns eval.json's section of this data set (+ its name)."""
+    todo = protocols_of(cfg.protocol, cfg.ood_data is not None)
+    torch.manual_seed(cfg.seed)
+    resolve_device(cfg)
+    source = resolve_source(cfg)
+    data_cfg = with_workers(data_config(cfg, source), cfg.num_workers)
+    run = backbone_protocols if cfg.protocol == "linear_sgd" else feature_protocols
+    datamodule, test, results = run(source, data_cfg, cfg, todo)
     section = merge_eval_json(source.out_dir / "eval.json", datamodule.name, results)
     if cfg.plots and source.backbone is not None and cfg.protocol in ("knn", "all"):
         from ssl_app.eval.figures import write_figures

@@ -1,4 +1,5 @@
-"""The `ssl-eval` protocols on cached features: kNN (+ sweep, per class), linear, low-shot, OOD.
+"""The `ssl-eval` protocols on cached features: kNN (+ sweep, per class), linear, low-shot, OOD;
+and the SGD linear head on the frozen backbone (augmented images, no feature cache).
 
 Each protocol adds metric columns to the row of the evaluated backbone (or rows of its
 own) and detail sections (sweeps, per-class accuracy, OOD scores) for `eval.json`.
@@ -11,7 +12,7 @@ from typing import Any
 
 import torch
 import torch.nn as nn
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from ssl_app.errors import ConfigError
 from ssl_app.eval.cache import FeatureCache, feature_key, weights_hash
@@ -23,7 +24,7 @@ from ssl_app.eval.metrics import confusion_matrix, per_class_accuracy
 from ssl_app.eval.sweep import knn_sweep
 
 Features = tuple[torch.Tensor, torch.Tensor]
-PROTOCOLS = ("knn", "linear", "lowshot", "raw", "ood", "all")
+PROTOCOLS = ("knn", "linear", "lowshot", "raw", "ood", "linear_sgd", "all")
 LOADER_KEYS = {"batch_size", "eval_batch_size", "num_workers", "pin_memory", "persistent_workers"}
 
 
@@ -107,6 +108,28 @@ def run_ood(label: str, bank: Features, in_test: Features, out_test: Features, o
     out.details.setdefault("ood", {})[label] = {"ood_data": opts.ood_data, **report}
     for score, values in report.items():
         out.rows[label][f"ood_{score}_auroc"] = values["auroc"]
+
+
+def run_linear_sgd(
+    label: str, backbone: nn.Module, datamodule, opts: DictConfig, out: Results
+) -> None:
+    """SGD linear head on the frozen backbone with crop + flip augmentation (for GPU runs)."""
+    from ssl_app.eval.linear_sgd import augmented_train_loader, train_linear_head
+
+    sgd = opts.linear_sgd
+    res = train_linear_head(
+        backbone,
+        augmented_train_loader(datamodule, sgd.batch_size),
+        datamodule.eval_dataloaders()[1],
+        datamodule.info.num_classes,
+        sgd.epochs,
+        sgd.lr,
+        opts.device,
+        progress=opts.progress,
+    )
+    out.rows[label].update(linear_sgd_top1=res["top1"], linear_sgd_top5=res["top5"])
+    settings = OmegaConf.to_container(sgd, resolve=True)
+    out.details.setdefault("linear_sgd", {})[label] = {**settings, "train_loss": res["train_loss"]}
 
 
 RUNNERS = {"knn": run_knn, "linear": run_linear, "lowshot": run_lowshot}
