@@ -126,6 +126,7 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
     for temperature in sorted({r["temperature"] for r in rows}):
@@ -137,6 +138,8 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
         axes[1].plot(sizes, [r["mi_bound"] for r in line], "o-", label=f"τ = {temperature:g}")
     for ax, label in zip(axes, ("kNN top-1 (%)", "MI bound log(2B−1) − loss (nats)"), strict=True):
         ax.set_xscale("log", base=2)
+        ax.set_xticks(sorted({r["batch_size"] for r in rows}))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
         ax.set_xlabel("batch size B")
         ax.set_ylabel(label)
         ax.legend()
