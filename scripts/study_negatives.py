@@ -17,7 +17,6 @@ import json
 import shutil
 import time
 from pathlib import Path
-from unittest import mock
 
 import pytorch_lightning as pl
 from hydra import compose, initialize_config_module
@@ -52,12 +51,9 @@ class EpochTimer(pl.Callback):
 
 
 def timed_pretraining(cfg, run_dir: Path) -> tuple[dict, list[float]]:
-    """`run_pretraining` with an `EpochTimer` added next to the run's checkpoint callbacks."""
-    timer, make_callbacks = EpochTimer(), pretrain.checkpoint_callbacks
-    with mock.patch.object(
-        pretrain, "checkpoint_callbacks", lambda *a: [*make_callbacks(*a), timer]
-    ):
-        results = pretrain.run_pretraining(cfg, run_dir)
+    """`run_pretraining` with an `EpochTimer` beside the run's own callbacks."""
+    timer = EpochTimer()
+    results = pretrain.run_pretraining(cfg, run_dir, extra_callbacks=[timer])
     return results, timer.seconds
 
 

@@ -8,6 +8,7 @@ results.json and plots.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,10 +65,14 @@ def build_components(cfg: DictConfig) -> tuple[ContrastiveModule, ContrastiveDat
     return ContrastiveModule(config), datamodule, config
 
 
-def run_pretraining(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
-    """Train, evaluate on rank 0, write results.json; returns the results."""
+def run_pretraining(
+    cfg: DictConfig, run_dir: Path, extra_callbacks: Sequence[pl.Callback] = ()
+) -> dict[str, Any]:
+    """Train, evaluate on rank 0, write results.json; returns the results.
+
+    `extra_callbacks` join the run's own (e.g. a timer in a study script)."""
     module, datamodule, config = build_components(cfg)
-    callbacks = checkpoint_callbacks(run_dir, datamodule.has_labels)
+    callbacks = [*checkpoint_callbacks(run_dir, datamodule.has_labels), *extra_callbacks]
     if datamodule.has_labels:
         knn = OnlineKNN(cfg.eval.every_n_epochs, cfg.eval.knn_k, cfg.eval.knn_temperature)
         callbacks.append(knn)
