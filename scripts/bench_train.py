@@ -1,6 +1,6 @@
 """Training-pipeline throughput: is the GPU/CPU fed? Prints a table.
 
-(a) bare model: backbone + head forward, backward and optimiser step on random tensors
+(a) bare model: backbone + head forward, backward and the run's optimiser step on random tensors
     already on the device — the compute limit for this backbone / batch / precision.
 (b) full step: the real `ssl-pretrain` loop (Lightning, data loading, two-view
     augmentation, InfoNCE) for the same config.
@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ssl_app.pretrain import build_components
+from ssl_app.train.optim import build_optimizer
 
 
 class StepTimer(pl.Callback):
@@ -57,9 +58,10 @@ def peak_memory_gib(device: torch.device) -> float | None:
 
 
 def bare_model_rate(module, batch: int, shape: tuple, precision: str, device, steps: int) -> float:
-    """Images/s of fwd + bwd + step of backbone + head on random views (2 per image)."""
+    """Images/s of fwd + bwd + step (the run's optimiser) of backbone + head on random
+    views (2 per image)."""
     model = torch.nn.Sequential(module.backbone, module.head).to(device).train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    optimizer = build_optimizer(model, module.cfg["optim"]["name"], 1e-3, 1e-4)
     x = torch.randn(2 * batch, *shape, device=device)
     dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(precision)
     for i in range(steps + 3):
