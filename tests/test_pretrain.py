@@ -52,11 +52,13 @@ def test_resume_continues_at_saved_step(pretrain_config, tmp_path):
 def test_resume_rejects_non_checkpoint_and_other_architecture(pretrain_config, tmp_path):
     junk = tmp_path / "junk.ckpt"
     junk.write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError, match="not a readable ssl_app checkpoint"):
+    with pytest.raises(CheckpointError, match="is not a readable checkpoint"):
         run_pretraining(pretrain_config(f"resume={junk}"), tmp_path / "a")
     other = tmp_path / "other.ckpt"
-    torch.save({"state_dict": {"backbone.fc.weight": torch.zeros(3)}}, other)
-    with pytest.raises(CheckpointError, match="another architecture"):
+    other_cfg = {"model": {"backbone": "resnet50"}}
+    state = {"backbone.fc.weight": torch.zeros(3)}
+    torch.save({"state_dict": state, "hyper_parameters": {"cfg": other_cfg}}, other)
+    with pytest.raises(CheckpointError, match="another architecture \\(backbone 'resnet50'\\)"):
         run_pretraining(pretrain_config(f"resume={other}"), tmp_path / "b")
     with pytest.raises(CheckpointError, match="does not exist"):
         run_pretraining(pretrain_config(f"resume={tmp_path / 'missing'}"), tmp_path / "c")
@@ -112,7 +114,7 @@ def test_every_loss_trains_through_pretrain(pretrain_config, tmp_path, loss):
 def test_resume_rejects_another_optimiser(pretrain_config, tmp_path):
     module_state = {"backbone.w": torch.zeros(2)}
     ckpt = tmp_path / "sgd.ckpt"
-    cfg = {"optim": {"name": "sgd"}}
+    cfg = {"model": {"backbone": "test_resnet"}, "optim": {"name": "sgd"}}
     torch.save({"state_dict": module_state, "hyper_parameters": {"cfg": cfg}}, ckpt)
     with pytest.raises(CheckpointError, match="trained with optim=sgd, this run uses optim=adamw"):
         check_resume_checkpoint(ckpt, module_state, "adamw")

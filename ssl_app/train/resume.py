@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ssl_app.errors import CheckpointError
+from ssl_app.eval.checkpoint import read_checkpoint
 
 
 def find_resume_checkpoint(
@@ -62,28 +63,21 @@ def _mtime(path: Path) -> float:
 def check_resume_checkpoint(path: Path, expected_state: dict, optimizer: str) -> None:
     """Refuse a file that is not a checkpoint, holds another architecture or was trained
     with another optimiser (its state would not load), with one line."""
-    import torch
-
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        state = ckpt["state_dict"]
-    except Exception as err:  # pickle, zip and key errors all mean "not our checkpoint"
-        raise CheckpointError(
-            f"'{path}' is not a readable ssl_app checkpoint ({type(err).__name__})"
-        ) from None
+    ckpt = read_checkpoint(path)
+    state, cfg = ckpt["state_dict"], ckpt["hyper_parameters"]["cfg"]
     mismatched = [
         k for k, v in expected_state.items() if k not in state or state[k].shape != v.shape
     ]
     unexpected = [k for k in state if k not in expected_state]
     if mismatched or unexpected:
-        arch = ckpt.get("hyper_parameters", {}).get("cfg", {}).get("model", {}).get("backbone", "?")
+        arch = cfg["model"].get("backbone", "?")
         example = (mismatched or unexpected)[0]
         raise CheckpointError(
             f"'{path}' holds another architecture (backbone '{arch}'): {len(mismatched)} missing "
             f"or reshaped keys (e.g. {example}), {len(unexpected)} unexpected; "
             "set the model to match or start without resume"
         )
-    saved = ckpt.get("hyper_parameters", {}).get("cfg", {}).get("optim", {}).get("name")
+    saved = cfg.get("optim", {}).get("name")
     if saved not in (None, optimizer):
         raise CheckpointError(
             f"'{path}' was trained with optim={saved}, this run uses optim={optimizer}; "
