@@ -6,8 +6,9 @@ Entry points catch `SslAppError` and print its message instead of a traceback.
 from __future__ import annotations
 
 import functools
+import inspect
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -33,6 +34,15 @@ def require_positive(name: str, value: float) -> None:
     """Raise ConfigError unless `value` > 0 (temperatures, batch sizes, learning rates)."""
     if not value > 0:
         raise ConfigError(f"{name} must be > 0, got {value}; set {name}=<positive value>")
+
+
+def require_known_keys(keys: Iterable[str], fn: Callable, where: str, skip=("self",)) -> None:
+    """Raise ConfigError naming the keys that `fn` takes no keyword argument for."""
+    params = inspect.signature(fn).parameters.values()
+    known = [p.name for p in params if p.name not in skip and p.kind != p.VAR_KEYWORD]
+    unknown = sorted(set(keys) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown {where} key(s) {unknown}; known: {', '.join(known)}")
 
 
 def exit_on_user_error(fn: Callable[..., T]) -> Callable[..., T]:

@@ -16,7 +16,6 @@ import hydra
 import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ssl_app.data import DatasetInfo, dataset_info
@@ -60,7 +59,7 @@ def build_components(cfg: DictConfig) -> tuple[ContrastiveModule, ContrastiveDat
     """Seeded model and data module of a run, and its resolved config as a plain dict."""
     complete_config(cfg)
     pl.seed_everything(cfg.seed, workers=True)
-    datamodule = instantiate(cfg.data)
+    datamodule = ContrastiveDataModule.from_config(OmegaConf.to_container(cfg.data, resolve=True))
     config = OmegaConf.to_container(cfg, resolve=True)
     return ContrastiveModule(config), datamodule, config
 

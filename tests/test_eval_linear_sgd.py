@@ -9,12 +9,12 @@ import pytest
 import torch
 import torch.nn as nn
 from hydra import compose, initialize_config_module
-from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from test_export import make_checkpoint
 from torch.utils.data import DataLoader, TensorDataset
 
 from ssl_app.data.augment import RandomResizedCrop
+from ssl_app.data.datamodule import ContrastiveDataModule
 from ssl_app.errors import ConfigError
 from ssl_app.eval.linear_sgd import augmented_train_loader, head_accuracy, train_linear_head
 from ssl_app.evaluate import evaluate
@@ -96,7 +96,7 @@ def hydra_conf():
 
 def test_augmented_loader_crops_without_colour_changes(hydra_conf):
     data = compose("evaluate", overrides=["data=digits", "data.num_workers=0"]).data
-    datamodule = instantiate(data)
+    datamodule = ContrastiveDataModule.from_config(OmegaConf.to_container(data, resolve=True))
     datamodule.setup("validate")
     train = augmented_train_loader(datamodule, 16)
     transform = train.dataset.transform

@@ -8,6 +8,7 @@ reproducible and no two workers (or ranks) repeat the same crops.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader, Dataset
@@ -15,7 +16,9 @@ from torch.utils.data import DataLoader, Dataset
 from ssl_app.data.base import DATASETS, Transformed
 from ssl_app.data.datasets import build_dataset, dataset_info
 from ssl_app.data.views import TwoViews, ViewConfig, build_eval_transform, build_view_transform
-from ssl_app.errors import DataError, require_positive
+from ssl_app.errors import ConfigError, DataError, require_known_keys, require_positive
+
+OWN_TARGET = "ssl_app.data.datamodule.ContrastiveDataModule"  # what configs before 0.2 carried
 
 
 class ContrastiveDataModule(pl.LightningDataModule):
@@ -56,6 +59,30 @@ class ContrastiveDataModule(pl.LightningDataModule):
         self.info = dataset_info(name, root, **self.dataset_kwargs)
         self._sets: dict[str, Dataset] = {}
         self._eval_loaders: tuple[DataLoader, DataLoader] | None = None
+
+    @classmethod
+    def from_config(cls, data: Mapping[str, Any]) -> ContrastiveDataModule:
+        """The data module a `data` config describes, built from its fields by name.
+
+        Configs and checkpoints are data, never code: a `_target_` other than this class
+        (which older configs carried) is refused, and nothing named in a file is called.
+        """
+        fields = dict(data)
+        target = fields.pop("_target_", OWN_TARGET)
+        if target != OWN_TARGET:
+            raise ConfigError(
+                f"data config names _target_ '{target}'; configs are data, not code, so it is "
+                f"not called: remove the key (the data module is always {cls.__name__})"
+            )
+        require_known_keys(fields, cls, "data")
+        source = DATASETS.get(fields.get("name"))
+        require_known_keys(
+            fields.get("dataset_kwargs") or {},
+            source,
+            "data.dataset_kwargs",
+            skip=("split", "root", "download"),
+        )
+        return cls(**fields)
 
     @property
     def has_labels(self) -> bool:

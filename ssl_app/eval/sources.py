@@ -10,9 +10,9 @@ from typing import Any
 import torch.nn as nn
 from hydra import compose
 from hydra.errors import HydraException
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from ssl_app.data.datamodule import ContrastiveDataModule
 from ssl_app.errors import ConfigError
 from ssl_app.eval.checkpoint import (
     backbone_from_checkpoint,
@@ -105,7 +105,7 @@ def data_config(cfg: DictConfig, source: Source) -> DictConfig:
 
 def build_datamodule(data_cfg: DictConfig, creation: dict[str, Any] | None):
     """The data module, checked to feed as many channels as the backbone takes."""
-    datamodule = instantiate(data_cfg)
+    datamodule = ContrastiveDataModule.from_config(OmegaConf.to_container(data_cfg, resolve=True))
     if creation is not None and datamodule.info.channels != creation["in_chans"]:
         raise ConfigError(
             f"data set '{datamodule.name}' has {datamodule.info.channels} channel(s) but the "

@@ -1,0 +1,59 @@
+"""Files are data, never code: a checkpoint's config that names callables (`_target_`) is
+refused with one line and nothing it names is called."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_module
+from test_export import make_checkpoint
+
+from ssl_app.data.datamodule import ContrastiveDataModule
+from ssl_app.errors import ConfigError
+from ssl_app.evaluate import evaluate
+
+DIGITS = {"name": "digits", "image_size": 32, "batch_size": 8, "num_workers": 0}
+
+
+@pytest.fixture(scope="module")
+def hydra_conf():
+    with initialize_config_module("ssl_app.conf", version_base=None):
+        yield
+
+
+def malicious_data(victim: Path) -> list[tuple[dict, str]]:
+    """Data configs an attacker could store in a checkpoint, with the refusal each gets."""
+    opener = {"_target_": "builtins.open", "_args_": [str(victim), "w"]}
+    return [
+        (opener, "_target_ 'builtins.open'"),
+        ({**DIGITS, "views": opener}, "unknown data.views key"),
+        ({**DIGITS, "dataset_kwargs": opener}, "unknown data.dataset_kwargs key"),
+        ({**DIGITS, "_args_": [str(victim), "w"]}, "unknown data key"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(4))
+def test_checkpoint_with_target_is_refused_and_calls_nothing(hydra_conf, tmp_path, case):
+    victim = tmp_path / "precious.txt"
+    victim.write_text("keep me")
+    data, refusal = malicious_data(victim)[case]
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    make_checkpoint(ckpt, data=data)
+    cfg = compose("evaluate", overrides=[f"checkpoint={ckpt}", "cache_dir=null", "plots=false"])
+    with pytest.raises(ConfigError, match=refusal):
+        evaluate(cfg)
+    assert victim.read_text() == "keep me"
+
+
+def test_print_target_is_not_called(capsys):
+    with pytest.raises(ConfigError, match="_target_ 'builtins.print'"):
+        ContrastiveDataModule.from_config({"_target_": "builtins.print", "_args_": ["pwned"]})
+    assert "pwned" not in capsys.readouterr().out
+
+
+def test_configs_written_before_the_change_still_load():
+    """Older run configs carried the module's own `_target_`; it is accepted and ignored."""
+    own = "ssl_app.data.datamodule.ContrastiveDataModule"
+    datamodule = ContrastiveDataModule.from_config({"_target_": own, **DIGITS})
+    assert datamodule.info.name == "digits"
