@@ -56,12 +56,15 @@ def ood_features(source: Source, data_cfg: DictConfig, cfg: DictConfig, cache: F
     return split_features(source.backbone, loader, "test", data, cache, cfg)
 
 
-def merge_eval_json(path: Path, data_name: str, results: Results) -> dict[str, Any]:
-    """Add this evaluation's rows and details to eval.json (one section per data set)."""
+def merge_eval_json(
+    path: Path, data_name: str, results: Results, provenance: dict[str, Any]
+) -> dict[str, Any]:
+    """Add this evaluation's rows (each naming its split and the checkpoint behind it) and
+    details to eval.json (one section per data set)."""
     stored = json.loads(path.read_text()) if path.is_file() else {}
     section = stored.setdefault(data_name, {"rows": {}})
     for name, row in results.rows.items():
-        section["rows"].setdefault(name, {}).update(row)
+        section["rows"].setdefault(name, {}).update(row, split="test", **provenance)
     for key, value in results.details.items():
         section.setdefault(key, {}).update(value)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -100,7 +103,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     data_cfg = with_workers(data_config(cfg, source), cfg.num_workers)
     run = backbone_protocols if cfg.protocol == "linear_sgd" else feature_protocols
     datamodule, test, results = run(source, data_cfg, cfg, todo)
-    section = merge_eval_json(source.out_dir / "eval.json", datamodule.name, results)
+    section = merge_eval_json(
+        source.out_dir / "eval.json", datamodule.name, results, source.provenance
+    )
     if cfg.plots and source.backbone is not None and cfg.protocol in ("knn", "all"):
         from ssl_app.eval.figures import write_figures
 

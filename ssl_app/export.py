@@ -55,7 +55,7 @@ def export_meta(cfg: dict[str, Any], checkpoint: Path) -> dict[str, Any]:
 
 def export_checkpoint(checkpoint: str | Path, out: str | Path) -> Path:
     """Export the backbone of an ssl-pretrain checkpoint to `out`; returns the weights path."""
-    backbone, cfg = backbone_from_checkpoint(checkpoint)
+    backbone, cfg, _ = backbone_from_checkpoint(checkpoint)
     meta = export_meta(cfg, Path(checkpoint))
     return export_backbone(backbone, out, creation_args(cfg["model"]), meta)
 

@@ -23,7 +23,7 @@ from ssl_app.data.datamodule import ContrastiveDataModule
 from ssl_app.errors import ConfigError, exit_on_user_error, require_positive
 from ssl_app.eval.report import print_results_table
 from ssl_app.train.callbacks import OnlineKNN, checkpoint_callbacks
-from ssl_app.train.final_eval import evaluate_backbones
+from ssl_app.train.final_eval import evaluate_backbones, verdict
 from ssl_app.train.loggers import build_loggers
 from ssl_app.train.module import ContrastiveModule, build_backbone_from_config
 from ssl_app.train.resume import check_resume_checkpoint, find_resume_checkpoint
@@ -108,9 +108,17 @@ def final_results(
         pl.seed_everything(config["seed"])
         backbones["random init"] = build_backbone_from_config(config["model"]).eval()
     rows = evaluate_backbones(backbones, datamodule.eval_dataloaders(), config["eval"], device)
-    results = {"backbone": config["model"]["backbone"], "data": config["data"]["name"], **rows}
+    results = {
+        "backbone": config["model"]["backbone"],
+        "data": config["data"]["name"],
+        "checkpoint": "end of training (= checkpoints/last.ckpt)",
+        "global_step": module.global_step,
+        **rows,
+    }
     (run_dir / "results.json").write_text(json.dumps(results, indent=2))
     print_results_table(rows, title=f"{results['backbone']} on {results['data']}")
+    if line := verdict(rows):
+        print(line)
     print(f"run directory: {run_dir}")
     return results
 

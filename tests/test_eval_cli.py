@@ -17,6 +17,8 @@ import ssl_app.eval.protocols as protocols
 from ssl_app.errors import CheckpointError, ConfigError
 from ssl_app.evaluate import evaluate
 
+PROVENANCE = {"split", "checkpoint", "step"}
+
 FAST = [
     "num_workers=0",
     "progress=false",
@@ -83,7 +85,9 @@ def test_lowshot_and_ood_wiring(run_dir, monkeypatch):
     assert res["rows"]["learned"]["ood_knn_auroc"] == 1.0
     res = run(*common, "protocol=lowshot", "linear.c_grid=[1.0]")
     row = res["rows"]["learned, 10% labels"]
-    assert set(row) == {"knn_top1", "knn_top1_std", "linear_top1", "linear_top1_std"}
+    assert set(row) == {"knn_top1", "knn_top1_std", "linear_top1", "linear_top1_std", *PROVENANCE}
+    assert row["split"] == "test" and row["step"] == 3
+    assert row["checkpoint"] == str(run_dir / "checkpoints" / "last.ckpt")
 
 
 @pytest.mark.parametrize(

@@ -116,7 +116,7 @@ def test_ssl_eval_protocol_linear_sgd(tmp_path, hydra_conf):
     overrides = ["num_workers=0", "progress=false", "protocol=linear_sgd", "linear_sgd.epochs=1"]
     out = evaluate(compose("evaluate", overrides=[f"run_dir={tmp_path}", *overrides]))
     row = out["rows"]["learned"]
-    assert set(row) == {"linear_sgd_top1", "linear_sgd_top5"}
+    assert set(row) == {"linear_sgd_top1", "linear_sgd_top5", "split", "checkpoint", "step"}
     assert 0.1 < row["linear_sgd_top1"] <= row["linear_sgd_top5"] <= 1
     stored = json.loads((tmp_path / "eval.json").read_text())["digits"]
     assert stored["linear_sgd"]["learned"]["epochs"] == 1

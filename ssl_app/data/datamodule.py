@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ssl_app.data.base import DATASETS, Transformed
 from ssl_app.data.datasets import build_dataset, dataset_info
+from ssl_app.data.splits import carve_validation
 from ssl_app.data.views import TwoViews, ViewConfig, build_eval_transform, build_view_transform
 from ssl_app.errors import ConfigError, DataError, require_known_keys, require_positive
 
@@ -41,6 +42,7 @@ class ContrastiveDataModule(pl.LightningDataModule):
         persistent_workers: bool = False,
         views: Mapping | None = None,
         dataset_kwargs: Mapping | None = None,
+        val_fraction: float = 0.1,
     ) -> None:
         super().__init__()
         require_positive("data.batch_size", batch_size)
@@ -56,9 +58,10 @@ class ContrastiveDataModule(pl.LightningDataModule):
         self.persistent_workers = bool(persistent_workers) and self.num_workers > 0
         self.views = ViewConfig.from_mapping(views)
         self.dataset_kwargs = dict(dataset_kwargs or {})
+        self.val_fraction = float(val_fraction)
         self.info = dataset_info(name, root, **self.dataset_kwargs)
         self._sets: dict[str, Dataset] = {}
-        self._eval_loaders: tuple[DataLoader, DataLoader] | None = None
+        self._loaders: dict[tuple[str, str], tuple[DataLoader, DataLoader]] = {}
 
     @classmethod
     def from_config(cls, data: Mapping[str, Any]) -> ContrastiveDataModule:
@@ -100,6 +103,13 @@ class ContrastiveDataModule(pl.LightningDataModule):
             self._split(split)
 
     def _split(self, split: str) -> Dataset:
+        """A loaded split; "fit" and "val" are the training split minus / only the validation."""
+        if split in ("fit", "val"):
+            if split not in self._sets:
+                self._sets["fit"], self._sets["val"] = carve_validation(
+                    self._split("train"), self.val_fraction
+                )
+            return self._sets[split]
         concrete = DATASETS.get(self.name).resolve_split(split, **self.dataset_kwargs)
         if concrete not in self._sets:
             self._sets[concrete] = build_dataset(
@@ -130,13 +140,22 @@ class ContrastiveDataModule(pl.LightningDataModule):
         return self._loader(Transformed(dataset, views), self.batch_size, train=True)
 
     def eval_dataloaders(self) -> tuple[DataLoader, DataLoader]:
-        """(train, test) loaders of `(images, labels)` with the eval transform, in a fixed order."""
+        """(train, test) loaders of `(images, labels)` with the eval transform, in a fixed order:
+        the final table and `ssl-eval`."""
+        return self._labelled_loaders("train", "test")
+
+    def monitor_dataloaders(self) -> tuple[DataLoader, DataLoader]:
+        """(train minus validation, validation) loaders: what the online monitor, checkpoint
+        selection and sweeps score on, so nothing is chosen on test."""
+        return self._labelled_loaders("fit", "val")
+
+    def _labelled_loaders(self, bank: str, queries: str) -> tuple[DataLoader, DataLoader]:
         if not self.has_labels:
             raise DataError(f"data set '{self.name}' has no labels; kNN and linear probe need them")
-        if self._eval_loaders is None:
+        if (bank, queries) not in self._loaders:
             transform = build_eval_transform(self.image_size, self.info)
-            self._eval_loaders = tuple(
+            self._loaders[bank, queries] = tuple(
                 self._loader(Transformed(self._split(s), transform), self.eval_batch_size, False)
-                for s in ("train", "test")
+                for s in (bank, queries)
             )
-        return self._eval_loaders
+        return self._loaders[bank, queries]

@@ -74,14 +74,14 @@ def build_backbone(creation: dict[str, Any]) -> nn.Module:
     )
 
 
-def backbone_from_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
-    """(backbone with the checkpoint's weights, loaded strictly; the run config)."""
+def backbone_from_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, Any], int]:
+    """(backbone with the checkpoint's weights, loaded strictly; the run config; its step)."""
     ckpt = read_checkpoint(path)
     cfg = ckpt["hyper_parameters"]["cfg"]
     backbone = build_backbone(creation_args(cfg["model"]))
     state = {k[len(PREFIX) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(PREFIX)}
     load_state_strict(backbone, state, f"checkpoint '{path}'")
-    return backbone.eval(), cfg
+    return backbone.eval(), cfg, int(ckpt.get("global_step", -1))
 
 
 def random_backbone(creation: dict[str, Any], seed: int = 0) -> nn.Module:

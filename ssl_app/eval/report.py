@@ -18,6 +18,8 @@ LABELS = {
     "linear_top5": "linear top-5 (%)",
 }
 
+PROVENANCE = {"checkpoint", "step", "weights", "seed"}  # in eval.json, not in the tables
+
 
 def column_label(key: str) -> str:
     """Header text of a metric key (e.g. knn_top1 -> 'kNN top-1 (%)')."""
@@ -25,10 +27,13 @@ def column_label(key: str) -> str:
 
 
 def columns_of(rows: dict[str, dict[str, float]]) -> list[str]:
-    """Metric keys in first-seen order over all rows (`<key>_std` shows inside `<key>`'s cell)."""
+    """Metric keys in first-seen order over all rows (`<key>_std` shows inside `<key>`'s cell;
+    provenance stays out)."""
     seen: dict[str, None] = {}
     for metrics in rows.values():
-        seen.update(dict.fromkeys(k for k in metrics if not k.endswith("_std")))
+        seen.update(
+            dict.fromkeys(k for k in metrics if not k.endswith("_std") and k not in PROVENANCE)
+        )
     return list(seen)
 
 

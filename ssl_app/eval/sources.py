@@ -3,7 +3,7 @@ pixels), the data module to evaluate it on, and where `eval.json` goes."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ class Source:
     data: dict[str, Any] | None  # data config of the training run, if known
     data_name: str | None  # data set name of an export, if known
     out_dir: Path
+    provenance: dict[str, Any] = field(default_factory=dict)  # file and step behind each row
 
 
 def _checkpoint_dir(path: Path) -> Path:
@@ -51,9 +52,10 @@ def _trained(cfg: DictConfig) -> Source | None:
         _, config_path = exported_files(cfg.weights)
         config = read_export_config(config_path)
         out = config_path.parent
-        return Source(
-            "learned", load_backbone(cfg.weights), config["creation"], None, config.get("data"), out
-        )
+        backbone = load_backbone(cfg.weights)
+        data_name = config.get("data")
+        provenance = {"weights": str(config_path.parent)}
+        return Source("learned", backbone, config["creation"], None, data_name, out, provenance)
     ckpt = None
     if cfg.checkpoint and cfg.checkpoint != "random":
         ckpt = Path(cfg.checkpoint)
@@ -61,9 +63,10 @@ def _trained(cfg: DictConfig) -> Source | None:
         ckpt = run_checkpoint(cfg.run_dir)
     if ckpt is None:
         return None
-    backbone, run_cfg = backbone_from_checkpoint(ckpt)
+    backbone, run_cfg, step = backbone_from_checkpoint(ckpt)
     out = Path(cfg.run_dir) if cfg.run_dir else _checkpoint_dir(ckpt)
-    return Source("learned", backbone, creation_args(run_cfg["model"]), run_cfg["data"], None, out)
+    creation, provenance = creation_args(run_cfg["model"]), {"checkpoint": str(ckpt), "step": step}
+    return Source("learned", backbone, creation, run_cfg["data"], None, out, provenance)
 
 
 def resolve_source(cfg: DictConfig) -> Source:
@@ -78,6 +81,7 @@ def resolve_source(cfg: DictConfig) -> Source:
         if source is None:
             raise ConfigError(f"checkpoint=random needs the architecture; {NEEDS_SOURCE}")
         source.label, source.backbone = "random init", random_backbone(source.creation, cfg.seed)
+        source.provenance = {"checkpoint": "random", "seed": cfg.seed}
     if source is None:
         raise ConfigError(f"nothing to evaluate; {NEEDS_SOURCE}")
     return source

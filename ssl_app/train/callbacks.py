@@ -19,7 +19,8 @@ KNN_METRIC = "val/knn_top1"
 
 
 class OnlineKNN(pl.Callback):
-    """Weighted kNN top-1 of the backbone features every `every_n_epochs` and at the end."""
+    """Weighted kNN top-1 on the validation split (bank: the rest of the training split)
+    every `every_n_epochs` and at the end; never reads test."""
 
     def __init__(self, every_n_epochs: int = 5, k: int = 200, temperature: float = 0.1) -> None:
         self.every_n_epochs = every_n_epochs
@@ -35,9 +36,9 @@ class OnlineKNN(pl.Callback):
         pl_module.log(KNN_METRIC, top1, prog_bar=True)
 
     def knn_top1(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> float:
-        train_loader, test_loader = trainer.datamodule.eval_dataloaders()
-        bank, bank_labels = extract_features(pl_module.backbone, train_loader, progress=False)
-        queries, query_labels = extract_features(pl_module.backbone, test_loader, progress=False)
+        bank_loader, val_loader = trainer.datamodule.monitor_dataloaders()
+        bank, bank_labels = extract_features(pl_module.backbone, bank_loader, progress=False)
+        queries, query_labels = extract_features(pl_module.backbone, val_loader, progress=False)
         return knn_top1(bank, bank_labels, queries, query_labels, self.k, self.temperature)
 
 

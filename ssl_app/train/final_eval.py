@@ -31,16 +31,30 @@ def evaluate_backbones(
     eval_cfg: dict[str, Any],
     device: torch.device | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Scores of each named backbone (features computed on `device`), plus raw pixels
-    when `eval_cfg["raw_pixels"]`."""
+    """Test-split scores of each named backbone (features computed on `device`; the training
+    split is the kNN bank and the probe's data), plus raw pixels when `eval_cfg["raw_pixels"]`."""
     train_loader, test_loader = loaders
     rows = {}
     for name, backbone in backbones.items():
         train = extract_features(backbone, train_loader, device)
         test = extract_features(backbone, test_loader, device)
-        rows[name] = score_features(train, test, eval_cfg)
+        rows[name] = {"split": "test", **score_features(train, test, eval_cfg)}
     if eval_cfg["raw_pixels"]:
-        rows["raw pixels"] = score_features(
+        raw = score_features(
             raw_pixel_features(train_loader), raw_pixel_features(test_loader), eval_cfg
         )
+        rows["raw pixels"] = {"split": "test", **raw}
     return rows
+
+
+def verdict(rows: dict[str, dict]) -> str | None:
+    """One line when the learned features do not beat a baseline on some metric, else None."""
+    learned = rows.get("learned", {})
+    behind = [
+        f"{baseline} on {metric.split('_')[0]} ({100 * row[metric]:.1f} vs {100 * value:.1f} %)"
+        for metric, value in learned.items()
+        if isinstance(value, float)
+        for baseline, row in rows.items()
+        if baseline != "learned" and isinstance(row.get(metric), float) and row[metric] > value
+    ]
+    return f"note: the learned features do not beat {'; '.join(behind)}" if behind else None

@@ -1,0 +1,39 @@
+"""The validation split: fixed, stratified and seeded, carved from a labelled training split.
+
+Everything a run chooses (the online kNN monitor, `best-knn.ckpt`, sweeps, defaults) is scored
+on it, so the test split stays unread until the final table.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+from torch.utils.data import Dataset, Subset
+
+from ssl_app.errors import ConfigError
+
+SPLIT_SEED = 0
+
+
+def labels_of(dataset: Dataset) -> np.ndarray:
+    """Every item's label without decoding images (in-memory sets and image folders)."""
+    if hasattr(dataset, "labels"):
+        return np.asarray(dataset.labels)
+    return np.asarray([label for _, label in dataset.files])
+
+
+def validation_indices(labels: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, validation) indices: a stratified `fraction` of `labels`, equal on every machine."""
+    if not 0 < fraction < 1:
+        raise ConfigError(f"data.val_fraction must be in (0, 1), got {fraction}")
+    index = np.arange(len(labels))
+    kept, val = train_test_split(
+        index, test_size=fraction, random_state=SPLIT_SEED, stratify=labels
+    )
+    return np.sort(kept), np.sort(val)
+
+
+def carve_validation(train: Dataset, fraction: float) -> tuple[Subset, Subset]:
+    """(train minus validation, validation) views of a labelled training split."""
+    kept, val = validation_indices(labels_of(train), fraction)
+    return Subset(train, kept.tolist()), Subset(train, val.tolist())
