@@ -86,15 +86,22 @@ class ColourJitter:
             if s > 0
         ]
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    def draw(self) -> list[tuple[str, float]]:
+        """Random (name, factor) steps in random order, from torch's global RNG."""
         draws = torch.rand(len(self.ranges) + 1).tolist()
         order = torch.randperm(len(self.ranges)).tolist()
-        steps = [(self.ranges[i][0], _between(*self.ranges[i][1], draws[i])) for i in order]
+        return [(self.ranges[i][0], _between(*self.ranges[i][1], draws[i])) for i in order]
+
+    def apply(self, x: torch.Tensor, steps: list[tuple[str, float]]) -> torch.Tensor:
+        """`steps` (from `draw`) as one affine map, applied once and clamped to [0, 1]."""
         mean_pixel = x.mean(dim=(1, 2), dtype=torch.float64).numpy()
         matrix, offset = colour_affine(steps, mean_pixel)
         flat = x.reshape(x.shape[0], -1)
         m, b = torch.from_numpy(matrix).to(x.dtype), torch.from_numpy(offset).to(x.dtype)
         return torch.addmm(b[:, None], m, flat).clamp_(0, 1).view_as(x)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.apply(x, self.draw())
 
     def __repr__(self) -> str:
         active = ", ".join(f"{k}={v:g}" for k, v in self.strengths.items() if v > 0)
@@ -121,9 +128,16 @@ class GaussianBlur:
     def __init__(self, kernel_size: int, sigma: tuple[float, float] = (0.1, 2.0)) -> None:
         self.max_radius, self.sigma = kernel_size // 2, sigma
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        sigma = _uniform(*self.sigma)
+    def draw(self) -> float:
+        """A random sigma, from torch's global RNG."""
+        return _uniform(*self.sigma)
+
+    def apply(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
+        """Blur with `sigma`, the kernel cut at 3 sigma or the maximum size."""
         return gaussian_blur(x, sigma, min(self.max_radius, math.ceil(3 * sigma)))
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.apply(x, self.draw())
 
     def __repr__(self) -> str:
         return f"GaussianBlur(kernel_size={2 * self.max_radius + 1}, sigma={self.sigma})"
@@ -148,6 +162,10 @@ class RandomResizedCrop:
             w, h = round(math.sqrt(area * aspect)), round(math.sqrt(area / aspect))
             if 0 < w <= width and 0 < h <= height:
                 return int(top_u * (height - h + 1)), int(left_u * (width - w + 1)), h, w
+        return self.fallback(height, width)
+
+    def fallback(self, height: int, width: int) -> tuple[int, int, int, int]:
+        """The crop when every try misses: the largest centred one with a clamped aspect ratio."""
         aspect = min(max(width / height, self.ratio[0]), self.ratio[1])
         w, h = (
             (width, round(width / aspect))
@@ -157,13 +175,16 @@ class RandomResizedCrop:
         h, w = min(h, height), min(w, width)
         return (height - h) // 2, (width - w) // 2, h, w
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        top, left, h, w = self.params(x.shape[-2], x.shape[-1])
+    def apply(self, x: torch.Tensor, box: tuple[int, int, int, int]) -> torch.Tensor:
+        """The (top, left, height, width) box of `x`, resized to size x size."""
+        top, left, h, w = box
         crop = x[None, :, top : top + h, left : left + w]
         size = (self.size, self.size)
-        return F.interpolate(crop, size=size, mode="bilinear", antialias=True, align_corners=False)[
-            0
-        ]
+        resized = F.interpolate(crop, size, mode="bilinear", antialias=True, align_corners=False)
+        return resized[0]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.apply(x, self.params(x.shape[-2], x.shape[-1]))
 
     def __repr__(self) -> str:
         return f"RandomResizedCrop(size={self.size}, scale={self.scale}, ratio={self.ratio})"

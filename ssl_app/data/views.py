@@ -4,6 +4,8 @@ Cropping and flipping run on the uint8 image (4x less memory traffic than float)
 grayscale, blur and normalisation run on the float crop, with the fast photometric ops of
 `augment.py`. Randomness comes from torch's
 global RNG, which Lightning's `seed_everything(workers=True)` seeds per rank and per worker.
+`view_ops` decides which ops a view has and how strong they are, for this per-sample path and
+for the batched one on the training device (`batch_views.py`) alike.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class ViewConfig:
     jitter_prob: float = 0.8
     grayscale_prob: float = 0.2
     blur_prob: float = 0.0
+    solarize_prob: float = 0.0
 
     @classmethod
     def from_mapping(cls, views: Mapping | None) -> ViewConfig:
@@ -53,13 +56,27 @@ class ViewConfig:
             raise ConfigError(
                 f"data.views.crop_scale must satisfy 0 < min <= max <= 1, got {self.crop_scale}"
             )
-        for name in ("hflip", "jitter_prob", "grayscale_prob", "blur_prob"):
+        for name in ("hflip", "jitter_prob", "grayscale_prob", "blur_prob", "solarize_prob"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ConfigError(
                     f"data.views.{name} is a probability in [0, 1], got {getattr(self, name)}"
                 )
         if self.color_jitter < 0:
             raise ConfigError(f"data.views.color_jitter must be >= 0, got {self.color_jitter}")
+
+
+@dataclass(frozen=True)
+class ViewOps:
+    """The random ops of one view, each with the probability it applies (0 = left out)."""
+
+    crop: RandomResizedCrop
+    hflip: float
+    jitter: ColourJitter
+    jitter_prob: float
+    grayscale_prob: float
+    blur: GaussianBlur
+    blur_prob: float
+    solarize_prob: float
 
 
 def _colour_jitter(strength: float, channels: int) -> ColourJitter:
@@ -69,21 +86,36 @@ def _colour_jitter(strength: float, channels: int) -> ColourJitter:
     return ColourJitter(0.8 * strength, 0.8 * strength, 0.8 * strength, min(0.2 * strength, 0.5))
 
 
+def view_ops(image_size: int, info: DatasetInfo, views: ViewConfig) -> ViewOps:
+    """Which ops a view has and how strong: one decision that both augmentation paths follow."""
+    kernel = int(0.1 * image_size) // 2 * 2 + 1  # about 10 % of the image, odd (SimCLR)
+    return ViewOps(
+        crop=RandomResizedCrop(image_size, scale=views.crop_scale),
+        hflip=views.hflip,
+        jitter=_colour_jitter(views.color_jitter, info.channels),
+        jitter_prob=views.jitter_prob if views.color_jitter > 0 else 0.0,
+        grayscale_prob=views.grayscale_prob if info.channels == 3 else 0.0,
+        blur=GaussianBlur(kernel, sigma=(0.1, 2.0)),
+        blur_prob=views.blur_prob if image_size >= BLUR_MIN_SIZE else 0.0,
+        solarize_prob=views.solarize_prob,
+    )
+
+
 def build_view_transform(image_size: int, info: DatasetInfo, views: ViewConfig) -> v2.Compose:
     """One random view: uint8 (C, H, W) image → normalised float32 (C, image_size, image_size)."""
-    steps: list[Callable] = [RandomResizedCrop(image_size, scale=views.crop_scale)]
-    if views.hflip > 0:
-        steps.append(v2.RandomHorizontalFlip(p=views.hflip))
+    ops = view_ops(image_size, info, views)
+    steps: list[Callable] = [ops.crop]
+    if ops.hflip > 0:
+        steps.append(v2.RandomHorizontalFlip(p=ops.hflip))
     steps.append(v2.ToDtype(torch.float32, scale=True))
-    if views.color_jitter > 0 and views.jitter_prob > 0:
-        steps.append(
-            v2.RandomApply([_colour_jitter(views.color_jitter, info.channels)], p=views.jitter_prob)
-        )
-    if info.channels == 3 and views.grayscale_prob > 0:
-        steps.append(v2.RandomGrayscale(p=views.grayscale_prob))
-    if views.blur_prob > 0 and image_size >= BLUR_MIN_SIZE:
-        kernel = int(0.1 * image_size) // 2 * 2 + 1
-        steps.append(v2.RandomApply([GaussianBlur(kernel, sigma=(0.1, 2.0))], p=views.blur_prob))
+    if ops.jitter_prob > 0:
+        steps.append(v2.RandomApply([ops.jitter], p=ops.jitter_prob))
+    if ops.grayscale_prob > 0:
+        steps.append(v2.RandomGrayscale(p=ops.grayscale_prob))
+    if ops.blur_prob > 0:
+        steps.append(v2.RandomApply([ops.blur], p=ops.blur_prob))
+    if ops.solarize_prob > 0:
+        steps.append(v2.RandomSolarize(threshold=0.5, p=ops.solarize_prob))
     steps.append(v2.Normalize(info.mean, info.std))
     return v2.Compose(steps)
 
