@@ -1,10 +1,12 @@
 """Training-pipeline throughput: is the GPU/CPU fed? Prints a table.
 
 (a) bare model: backbone + head forward, backward and the run's optimiser step on random tensors
-    already on the device — the compute limit for this backbone / batch / precision.
-(b) full step: the real `ssl-pretrain` loop (Lightning, data loading, two-view
-    augmentation, InfoNCE) for the same config.
-The ratio (b)/(a) says how much the input pipeline and bookkeeping cost; goal ≥ 0.9.
+    already on the device (same memory format, precision and optimiser as the run) — the
+    compute limit for this backbone / batch / precision.
+(b) full step, views made per sample in CPU loader workers (`data.augment=cpu`), and
+(c) full step, both views made in one batched pass on the device (`data.augment=gpu`): the
+    real `ssl-pretrain` loop (Lightning, data, augmentation, InfoNCE) for the same config.
+The ratios (b)/(a) and (c)/(a) say how much the input pipeline and bookkeeping cost.
 
     python scripts/bench_train.py                                  # digits, resnet18, CPU
     python scripts/bench_train.py --steps 50 data=synthetic data.image_size=224 \
@@ -61,8 +63,11 @@ def bare_model_rate(module, batch: int, shape: tuple, precision: str, device, st
     """Images/s of fwd + bwd + step (the run's optimiser) of backbone + head on random
     views (2 per image)."""
     model = torch.nn.Sequential(module.backbone, module.head).to(device).train()
-    optimizer = build_optimizer(model, module.cfg["optim"]["name"], 1e-3, 1e-4)
-    x = torch.randn(2 * batch, *shape, device=device)
+    fused = device.type == "cuda"
+    optimizer = build_optimizer(model, module.cfg["optim"]["name"], 1e-3, 1e-4, fused=fused)
+    memory_format = torch.channels_last if fused else torch.contiguous_format
+    model = model.to(memory_format=memory_format)
+    x = torch.randn(2 * batch, *shape, device=device).contiguous(memory_format=memory_format)
     dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(precision)
     for i in range(steps + 3):
         if i == 3:
@@ -89,36 +94,37 @@ def full_step_rate(cfg, steps: int, warmup: int) -> tuple[float, dict]:
     return rate, {"module": module, "device": trainer.strategy.root_device}
 
 
+def compose_config(overrides: list[str]):
+    with initialize_config_module("ssl_app.conf", version_base=None):
+        return compose("pretrain", overrides=["eval.every_n_epochs=100000", *overrides])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20, help="timed steps")
     parser.add_argument("--warmup", type=int, default=3, help="untimed first steps")
+    parser.add_argument("--augment", default="cpu,gpu", help="full-step modes, comma-separated")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides as for ssl-pretrain")
     args = parser.parse_args()
-    with initialize_config_module("ssl_app.conf", version_base=None):
-        cfg = compose("pretrain", overrides=["eval.every_n_epochs=100000", *args.overrides])
-    full, built = full_step_rate(cfg, args.steps, args.warmup)
-    full_peak = peak_memory_gib(built["device"])
+    cfg = compose_config(args.overrides)
+    row = {"data": cfg.data.name, "backbone": cfg.model.backbone}
+    row.update(image_size=cfg.data.image_size, batch=cfg.optim.batch_size)
+    row.update(precision=str(cfg.trainer.precision), compile=bool(cfg.model.compile))
+    full = {}
+    for mode in args.augment.split(","):
+        cfg = compose_config([*args.overrides, f"data.augment={mode}"])
+        full[mode], built = full_step_rate(cfg, args.steps, args.warmup)
+        row[f"full_{mode}_peak_gib"] = peak_memory_gib(built["device"])
     shape = (cfg.model.in_chans, cfg.data.image_size, cfg.data.image_size)
-    precision = str(cfg.trainer.precision)
     bare = bare_model_rate(
-        built["module"], cfg.optim.batch_size, shape, precision, built["device"], args.steps
+        built["module"], cfg.optim.batch_size, shape, row["precision"], built["device"], args.steps
     )
-    bare_peak = peak_memory_gib(built["device"])
-    row = {
-        "device": torch.cuda.get_device_name() if built["device"].type == "cuda" else "cpu",
-        "data": cfg.data.name,
-        "backbone": cfg.model.backbone,
-        "image_size": cfg.data.image_size,
-        "batch": cfg.optim.batch_size,
-        "precision": precision,
-        "bare_img_s": round(bare, 1),
-        "full_img_s": round(full, 1),
-        "ratio": round(full / bare, 3),
-        "peak_mem_full_gib": full_peak,
-        "peak_mem_bare_gib": bare_peak,
-    }
+    row["device"] = torch.cuda.get_device_name() if built["device"].type == "cuda" else "cpu"
+    row.update(bare_img_s=round(bare, 1), bare_peak_gib=peak_memory_gib(built["device"]))
+    for mode, rate in full.items():
+        row[f"full_{mode}_img_s"] = round(rate, 1)
+        row[f"ratio_{mode}"] = round(rate / bare, 3)
     table = Table(title="training throughput (images/s; each image = 2 views)")
     table.add_column("")
     table.add_column("value", justify="right")

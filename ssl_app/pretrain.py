@@ -86,7 +86,7 @@ def run_pretraining(
         check_resume_checkpoint(ckpt_path, module.state_dict(), cfg.optim.name)
         print(f"resuming from {ckpt_path}")
     trainer.fit(module, datamodule, ckpt_path=ckpt_path)
-    if not trainer.is_global_zero:
+    if not trainer.is_global_zero or not cfg.eval.final_table:
         return {}
     return final_results(module, datamodule, config, run_dir, trainer.strategy.root_device)
 

@@ -92,3 +92,25 @@ def test_worker_processes_deliver_the_same_structure():
     assert len(batches) == 2
     (v1, v2), labels = batches[0]
     assert v1.shape == v2.shape == (8, 3, 16, 16) and labels.shape == (8,)
+
+
+def test_device_views_batch_indices_then_make_both_views():
+    dm = _digits(batch_size=16, augment="gpu")
+    dm.setup("fit")
+    loader = dm.train_dataloader()
+    assert loader.num_workers == 0
+    index = next(iter(loader))
+    assert index.dtype == torch.int64 and index.shape == (16,)
+    (v1, v2), labels = dm.on_after_batch_transfer(index, 0)
+    assert v1.shape == v2.shape == (16, 1, 32, 32) and v1.dtype == torch.float32
+    assert torch.equal(labels, dm._split("pretrain").labels[index])
+    assert not torch.equal(v1, v2)
+
+
+def test_augment_auto_on_cpu_keeps_per_sample_views_and_bad_mode_is_refused():
+    dm = _digits(batch_size=16)
+    dm.setup("fit")
+    (v1, _), _ = next(iter(dm.train_dataloader()))
+    assert dm.device_views is None and v1.shape == (16, 1, 32, 32)
+    with pytest.raises(ConfigError, match="data.augment must be one of cpu, gpu, auto"):
+        _digits(augment="tpu")

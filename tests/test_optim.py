@@ -43,3 +43,10 @@ def test_bad_optimiser_values():
         build_optimizer(model, "sgdd", lr=0.1, weight_decay=0)
     with pytest.raises(ConfigError, match="optim.lr must be > 0"):
         build_optimizer(model, "sgd", lr=0.0, weight_decay=0)
+
+
+def test_fused_applies_to_adam_family_only():
+    model = nn.Linear(3, 2)
+    assert build_optimizer(model, "adamw", 0.1, 0.0, fused=True).defaults["fused"] is True
+    assert build_optimizer(model, "adamw", 0.1, 0.0).defaults["fused"] in (None, False)
+    assert "fused" not in build_optimizer(model, "lars", 0.1, 0.0, fused=True).defaults

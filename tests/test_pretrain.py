@@ -125,3 +125,32 @@ def test_sync_bn_on_cpu_is_refused(pretrain_config, tmp_path):
     cfg = pretrain_config("trainer=ddp_cpu", "trainer.sync_batchnorm=true")
     with pytest.raises(ConfigError, match="sync_bn=true needs GPUs"):
         run_pretraining(cfg, tmp_path)
+
+
+@pytest.mark.slow
+def test_device_views_train_end_to_end_on_cpu_tensors(pretrain_config, tmp_path):
+    """`data.augment=gpu`: index batches, both views made in one batched pass (here on CPU)."""
+    cfg = pretrain_config("data.augment=gpu", *QUICK_EVAL, "eval.every_n_epochs=1000")
+    results = run_pretraining(cfg, tmp_path)
+    assert steps_in(tmp_path / "checkpoints" / "last.ckpt") == 1437 // 64
+    assert results["learned"]["knn_top1"] > 0.2  # well above 10 % chance after one epoch
+
+
+def test_loss_runs_in_float32_under_bf16_autocast(pretrain_config):
+    from ssl_app.pretrain import build_components
+
+    module, _, _ = build_components(pretrain_config())
+    seen = []
+    original = module.loss.forward
+
+    def spy(z1, z2, **kwargs):
+        seen.append((z1.dtype, torch.is_autocast_enabled("cpu")))
+        return original(z1, z2, **kwargs)
+
+    module.loss.forward = spy
+    module.log = module.log_dict = lambda *args, **kwargs: None
+    module.optimizers = lambda: torch.optim.SGD(module.parameters(), lr=0.1)
+    views = torch.randn(2, 4, 1, 32, 32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        module.training_step(((views[0], views[1]), torch.zeros(4)), 0)
+    assert seen == [(torch.float32, False)]

@@ -13,12 +13,21 @@ from typing import Any
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader, Dataset
 
-from ssl_app.data.base import DATASETS, Transformed
+from ssl_app.data.base import DATASETS, TensorImages, Transformed
+from ssl_app.data.batch_views import BatchViews
 from ssl_app.data.datasets import build_dataset, dataset_info
+from ssl_app.data.resident import Indices, ResidentImages, fixed_size
 from ssl_app.data.splits import carve_validation
-from ssl_app.data.views import TwoViews, ViewConfig, build_eval_transform, build_view_transform
+from ssl_app.data.views import (
+    EVAL_CROP_RATIO,
+    TwoViews,
+    ViewConfig,
+    build_eval_transform,
+    build_view_transform,
+)
 from ssl_app.errors import ConfigError, DataError, require_known_keys, require_positive
 
+AUGMENT_MODES = ("cpu", "gpu", "auto")  # gpu: batched on the training device (CPU tensors too)
 OWN_TARGET = "ssl_app.data.datamodule.ContrastiveDataModule"  # what configs before 0.2 carried
 
 
@@ -43,6 +52,7 @@ class ContrastiveDataModule(pl.LightningDataModule):
         views: Mapping | None = None,
         dataset_kwargs: Mapping | None = None,
         val_fraction: float = 0.1,
+        augment: str = "auto",
     ) -> None:
         super().__init__()
         require_positive("data.batch_size", batch_size)
@@ -59,6 +69,13 @@ class ContrastiveDataModule(pl.LightningDataModule):
         self.views = ViewConfig.from_mapping(views)
         self.dataset_kwargs = dict(dataset_kwargs or {})
         self.val_fraction = float(val_fraction)
+        if augment not in AUGMENT_MODES:
+            raise ConfigError(
+                f"data.augment must be one of {', '.join(AUGMENT_MODES)}, got {augment}"
+            )
+        self.augment = augment
+        self.device_views: BatchViews | None = None  # set when training batches are augmented there
+        self._resident: ResidentImages | None = None
         self.info = dataset_info(name, root, **self.dataset_kwargs)
         self._sets: dict[str, Dataset] = {}
         self._loaders: dict[tuple[str, str], tuple[DataLoader, DataLoader]] = {}
@@ -129,15 +146,40 @@ class ContrastiveDataModule(pl.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        """Shuffled `((view1, view2), labels)` batches of the pretrain split; drops the last."""
+        """Shuffled training batches of the pretrain split; drops the last.
+
+        Per-sample CPU views: `((view1, view2), labels)`. Device views: indices or fixed-size
+        uint8 images, turned into the two views by `on_after_batch_transfer`."""
         dataset = self._split("pretrain")
         if len(dataset) < self.batch_size:
             raise DataError(
                 f"data set '{self.name}' has {len(dataset)} training images, fewer than "
                 f"batch_size={self.batch_size}; lower optim.batch_size"
             )
-        views = TwoViews(build_view_transform(self.image_size, self.info, self.views))
-        return self._loader(Transformed(dataset, views), self.batch_size, train=True)
+        if not self.views_on_device():
+            views = TwoViews(build_view_transform(self.image_size, self.info, self.views))
+            return self._loader(Transformed(dataset, views), self.batch_size, train=True)
+        self.device_views = BatchViews(self.image_size, self.info, self.views)
+        if isinstance(dataset, TensorImages):
+            self._resident = ResidentImages(dataset.images, dataset.labels)
+            indices = Indices(len(dataset))
+            return DataLoader(indices, batch_size=self.batch_size, shuffle=True, drop_last=True)
+        decode = fixed_size(round(self.image_size / EVAL_CROP_RATIO))
+        return self._loader(Transformed(dataset, decode), self.batch_size, train=True)
+
+    def views_on_device(self) -> bool:
+        """`augment=gpu`, or `auto` with a trainer on CUDA."""
+        if self.augment == "auto":
+            trainer = self.trainer
+            return trainer is not None and trainer.strategy.root_device.type == "cuda"
+        return self.augment == "gpu"
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Device views: `((view1, view2), labels)` from the batch now on the device."""
+        if self.device_views is None:
+            return batch
+        images, labels = self._resident.take(batch) if self._resident is not None else batch
+        return self.device_views.two_views(images), labels
 
     def eval_dataloaders(self) -> tuple[DataLoader, DataLoader]:
         """(train, test) loaders of `(images, labels)` with the eval transform, in a fixed order:

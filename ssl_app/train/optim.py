@@ -24,15 +24,25 @@ def scaled_lr(base_lr: float, global_batch: int) -> float:
 
 
 def build_optimizer(
-    model: nn.Module, name: str, lr: float, weight_decay: float, momentum: float = 0.9
+    model: nn.Module,
+    name: str,
+    lr: float,
+    weight_decay: float,
+    momentum: float = 0.9,
+    fused: bool = False,
 ) -> torch.optim.Optimizer:
-    """A timm optimiser over `model`'s parameters, no weight decay on 1-D parameters."""
+    """A timm optimiser over `model`'s parameters, no weight decay on 1-D parameters.
+
+    `fused`: torch's fused Adam(W) kernel (CUDA parameters); SGD and LARS use the
+    multi-tensor (foreach) path, torch's default on CUDA."""
     if name not in OPTIMIZERS:
         raise ConfigError(f"unknown optimiser '{name}'; choose one of: {', '.join(OPTIMIZERS)}")
     require_positive("optim.lr", lr)
     if weight_decay < 0:
         raise ConfigError(f"optim.weight_decay must be ≥ 0, got {weight_decay}")
     kwargs = {"momentum": momentum} if name in ("sgd", "lars") else {}
+    if fused and name in ("adam", "adamw"):
+        kwargs["fused"] = True
     return timm.optim.create_optimizer_v2(
         model, opt=name, lr=lr, weight_decay=weight_decay, filter_bias_and_bn=True, **kwargs
     )
