@@ -20,7 +20,7 @@ def _digits(**overrides) -> ContrastiveDataModule:
 
 
 def test_train_batches_are_view_pairs_and_drop_the_last():
-    dm = _digits()
+    dm = _digits(augment="cpu")
     loader = dm.train_dataloader()
     assert len(loader) == 1437 // 100
     (v1, v2), labels = next(iter(loader))
@@ -83,6 +83,7 @@ def test_worker_processes_deliver_the_same_structure():
         batch_size=8,
         num_workers=1,
         persistent_workers=True,
+        augment="cpu",
         dataset_kwargs={"size": 16, "test_size": 8, "image_size": 16},
     )
     dm.setup("fit")
@@ -107,10 +108,10 @@ def test_device_views_batch_indices_then_make_both_views():
     assert not torch.equal(v1, v2)
 
 
-def test_augment_auto_on_cpu_keeps_per_sample_views_and_bad_mode_is_refused():
-    dm = _digits(batch_size=16)
-    dm.setup("fit")
+def test_augment_auto_on_cpu_batches_small_images_only_and_bad_mode_is_refused():
+    assert _digits(batch_size=16).views_on_device()  # 32 px: batched beats workers on a CPU
+    dm = _digits(batch_size=16, image_size=96)
     (v1, _), _ = next(iter(dm.train_dataloader()))
-    assert dm.device_views is None and v1.shape == (16, 1, 32, 32)
+    assert dm.device_views is None and v1.shape == (16, 1, 96, 96)
     with pytest.raises(ConfigError, match="data.augment must be one of cpu, gpu, auto"):
         _digits(augment="tpu")

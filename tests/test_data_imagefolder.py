@@ -97,12 +97,28 @@ def test_labelled_layout_uses_train_class_folders(tmp_path):
 
 def test_labelled_datamodule_resizes_variable_images(tmp_path):
     _labelled(tmp_path)
-    dm = ContrastiveDataModule(name="imagefolder", root=str(tmp_path), image_size=8, batch_size=4)
+    dm = ContrastiveDataModule(
+        name="imagefolder", root=str(tmp_path), image_size=8, batch_size=4, augment="cpu"
+    )
     dm.setup("fit")
     (v1, v2), labels = next(iter(dm.train_dataloader()))
     assert v1.shape == v2.shape == (4, 3, 8, 8)
     images, labels = next(iter(dm.eval_dataloaders()[1]))
     assert images.shape == (4, 3, 8, 8) and labels.tolist() == [0, 0, 1, 1]
+
+
+def test_device_views_of_a_folder_decode_to_one_size_then_augment(tmp_path):
+    """`augment=gpu` on files: workers decode every image to one uint8 size (8 / 0.875 -> 9 px),
+    the two views are made from the batch."""
+    _labelled(tmp_path)
+    dm = ContrastiveDataModule(
+        name="imagefolder", root=str(tmp_path), image_size=8, batch_size=4, augment="gpu"
+    )
+    dm.setup("fit")
+    images, labels = next(iter(dm.train_dataloader()))
+    assert images.dtype == torch.uint8 and images.shape == (4, 3, 9, 9)
+    (v1, v2), _ = dm.on_after_batch_transfer((images, labels), 0)
+    assert v1.shape == v2.shape == (4, 3, 8, 8) and v1.dtype == torch.float32
 
 
 def test_unlabelled_datamodule_has_no_labels(tmp_path):

@@ -73,3 +73,9 @@ def test_online_knn_scores_validation_and_never_reads_test(monkeypatch):
     monkeypatch.setattr("ssl_app.train.callbacks.knn_top1", spy)
     OnlineKNN().knn_top1(SimpleNamespace(datamodule=dm), SimpleNamespace(backbone=backbone))
     assert seen == [(1437 - 288, 288)]
+
+
+def test_classes_too_small_to_stratify_still_split():
+    labels = np.array([0, 0, 0, 0, 1, 2, 3, 4, 5, 6])
+    kept, val = validation_indices(labels, 0.2)
+    assert len(val) == 2 and not set(kept) & set(val) and len(kept) + len(val) == 10

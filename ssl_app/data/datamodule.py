@@ -7,10 +7,11 @@ reproducible and no two workers (or ranks) repeat the same crops.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytorch_lightning as pl
+from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from ssl_app.data.base import DATASETS, TensorImages, Transformed
@@ -28,6 +29,7 @@ from ssl_app.data.views import (
 from ssl_app.errors import ConfigError, DataError, require_known_keys, require_positive
 
 AUGMENT_MODES = ("cpu", "gpu", "auto")  # gpu: batched on the training device (CPU tensors too)
+BATCHED_ON_CPU_MAX_SIZE = 64
 OWN_TARGET = "ssl_app.data.datamodule.ContrastiveDataModule"  # what configs before 0.2 carried
 
 
@@ -164,15 +166,23 @@ class ContrastiveDataModule(pl.LightningDataModule):
             self._resident = ResidentImages(dataset.images, dataset.labels)
             indices = Indices(len(dataset))
             return DataLoader(indices, batch_size=self.batch_size, shuffle=True, drop_last=True)
+        if self.info.image_size is not None:  # one native size already: batch as it comes
+            return self._loader(dataset, self.batch_size, train=True)
         decode = fixed_size(round(self.image_size / EVAL_CROP_RATIO))
         return self._loader(Transformed(dataset, decode), self.batch_size, train=True)
 
+    def view_pair_batches(self) -> Iterator[tuple[tuple[Tensor, Tensor], Tensor]]:
+        """`((view1, view2), labels)` training batches on the CPU, whichever augment path."""
+        loader = self.train_dataloader()  # raises here, not at the first batch
+        return (self.on_after_batch_transfer(batch, 0) for batch in loader)
+
     def views_on_device(self) -> bool:
-        """`augment=gpu`, or `auto` with a trainer on CUDA."""
-        if self.augment == "auto":
-            trainer = self.trainer
-            return trainer is not None and trainer.strategy.root_device.type == "cuda"
-        return self.augment == "gpu"
+        """`augment=gpu`, or `auto` with a trainer on CUDA or small images (the batched path
+        outruns per-sample workers on a CPU up to about 64 px; scripts/bench_augment.py)."""
+        if self.augment != "auto":
+            return self.augment == "gpu"
+        on_cuda = self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
+        return on_cuda or self.image_size <= BATCHED_ON_CPU_MAX_SIZE
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """Device views: `((view1, view2), labels)` from the batch now on the device."""

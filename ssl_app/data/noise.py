@@ -110,6 +110,11 @@ class NoiseImages(Source):
     def __len__(self) -> int:
         return self.length
 
+    @property
+    def labels(self) -> torch.Tensor:
+        """One class: every label is 0."""
+        return torch.zeros(self.length, dtype=torch.int64)
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         if not 0 <= index < self.length:
             raise IndexError(index)

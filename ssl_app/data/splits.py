@@ -28,9 +28,17 @@ def validation_indices(labels: np.ndarray, fraction: float) -> tuple[np.ndarray,
         raise ConfigError(f"data.val_fraction must be in (0, 1), got {fraction}")
     index = np.arange(len(labels))
     kept, val = train_test_split(
-        index, test_size=fraction, random_state=SPLIT_SEED, stratify=labels
+        index, test_size=fraction, random_state=SPLIT_SEED, stratify=_strata(labels, fraction)
     )
     return np.sort(kept), np.sort(val)
+
+
+def _strata(labels: np.ndarray, fraction: float) -> np.ndarray | None:
+    """The labels to stratify by, or None where a class is too small to be split (tiny sets)."""
+    classes, counts = np.unique(labels, return_counts=True)
+    too_small = counts.min() < 2 or fraction * len(labels) < len(classes)
+    too_small = too_small or (1 - fraction) * len(labels) < len(classes)
+    return None if too_small else labels
 
 
 def carve_validation(train: Dataset, fraction: float) -> tuple[Subset, Subset]:

@@ -29,7 +29,7 @@ def _metrics_csv(run_dir: Path) -> Path | None:
 def _similarities(backbone, datamodule, device: str, out: Path) -> Path | None:
     """Histogram of positive (two views) vs negative pair similarities, if batches can be built."""
     try:
-        loader = datamodule.train_dataloader()
+        loader = datamodule.view_pair_batches()
     except DataError:
         return None
     pos, neg = view_pair_similarities(backbone, loader, device, SIMILARITY_BATCHES)
