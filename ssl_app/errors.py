@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
+import numbers
 import sys
 from collections.abc import Callable, Iterable
 from typing import TypeVar
@@ -30,10 +32,18 @@ class CheckpointError(SslAppError):
     """A checkpoint or weights file is missing, unreadable or of another architecture."""
 
 
+class DivergedError(SslAppError):
+    """Training produced a non-finite loss; the last good checkpoint is left as it was."""
+
+
 def require_positive(name: str, value: float) -> None:
-    """Raise ConfigError unless `value` > 0 (temperatures, batch sizes, learning rates)."""
-    if not value > 0:
-        raise ConfigError(f"{name} must be > 0, got {value}; set {name}=<positive value>")
+    """Raise ConfigError unless `value` is a finite number > 0 (temperatures, batch sizes,
+    learning rates); strings, booleans, inf and nan are refused too."""
+    number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not (number and math.isfinite(value) and value > 0):
+        raise ConfigError(
+            f"{name} must be > 0 and finite, got {value!r}; set {name}=<positive number>"
+        )
 
 
 def require_known_keys(keys: Iterable[str], fn: Callable, where: str, skip=("self",)) -> None:

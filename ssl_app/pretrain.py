@@ -8,6 +8,7 @@ results.json and plots.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,12 @@ from ssl_app.data import DatasetInfo, dataset_info
 from ssl_app.data.datamodule import ContrastiveDataModule
 from ssl_app.errors import ConfigError, exit_on_user_error, require_positive
 from ssl_app.eval.report import print_results_table
-from ssl_app.train.callbacks import OnlineKNN, checkpoint_callbacks
+from ssl_app.train.callbacks import (
+    OnlineKNN,
+    SaveOnInterrupt,
+    StopOnNonFinite,
+    checkpoint_callbacks,
+)
 from ssl_app.train.final_eval import evaluate_backbones, verdict
 from ssl_app.train.loggers import build_loggers
 from ssl_app.train.module import ContrastiveModule, build_backbone_from_config
@@ -71,7 +77,13 @@ def run_pretraining(
 
     `extra_callbacks` join the run's own (e.g. a timer in a study script)."""
     module, datamodule, config = build_components(cfg)
-    callbacks = [*checkpoint_callbacks(run_dir, datamodule.has_labels), *extra_callbacks]
+    interrupt = SaveOnInterrupt(run_dir / "checkpoints")
+    callbacks = [
+        StopOnNonFinite(),
+        interrupt,
+        *checkpoint_callbacks(run_dir, datamodule.has_labels),
+        *extra_callbacks,
+    ]
     if datamodule.has_labels:
         knn = OnlineKNN(cfg.eval.every_n_epochs, cfg.eval.knn_k, cfg.eval.knn_temperature)
         callbacks.append(knn)
@@ -85,10 +97,25 @@ def run_pretraining(
     if ckpt_path is not None:
         check_resume_checkpoint(ckpt_path, module.state_dict(), cfg.optim.name)
         print(f"resuming from {ckpt_path}")
-    trainer.fit(module, datamodule, ckpt_path=ckpt_path)
+    seconds = fit(trainer, module, datamodule, ckpt_path, interrupt)
     if not trainer.is_global_zero or not cfg.eval.final_table:
         return {}
-    return final_results(module, datamodule, config, run_dir, trainer.strategy.root_device)
+    device = trainer.strategy.root_device
+    return final_results(module, datamodule, config, run_dir, device, seconds)
+
+
+def fit(trainer: pl.Trainer, module, datamodule, ckpt_path, interrupt: SaveOnInterrupt) -> float:
+    """`trainer.fit`; returns the training seconds. After SIGTERM or Ctrl-C (Lightning leaves
+    with code 0 or 1) exits with 128 + the signal's number, `last.ckpt` written at that step."""
+    start = time.perf_counter()
+    try:
+        trainer.fit(module, datamodule, ckpt_path=ckpt_path)
+    except SystemExit:
+        if interrupt.signal is None:
+            raise
+        print(f"interrupted: resumable checkpoint {interrupt.path}")
+        raise SystemExit(128 + interrupt.signal) from None
+    return time.perf_counter() - start
 
 
 def final_results(
@@ -97,6 +124,7 @@ def final_results(
     config: dict,
     run_dir: Path,
     device: torch.device,
+    train_seconds: float,
 ) -> dict:
     """Score learned vs random-init vs raw pixels on `device` (Lightning hands the model
     back on the CPU after fit), print the table, save results.json."""
@@ -113,13 +141,14 @@ def final_results(
         "data": config["data"]["name"],
         "checkpoint": "end of training (= checkpoints/last.ckpt)",
         "global_step": module.global_step,
+        "train_seconds": round(train_seconds, 1),
         **rows,
     }
     (run_dir / "results.json").write_text(json.dumps(results, indent=2))
     print_results_table(rows, title=f"{results['backbone']} on {results['data']}")
     if line := verdict(rows):
         print(line)
-    print(f"run directory: {run_dir}")
+    print(f"trained {module.global_step} steps in {train_seconds:.0f} s; run directory: {run_dir}")
     return results
 
 

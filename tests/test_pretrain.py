@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
+import pytorch_lightning as pl
 import torch
+from conftest import TINY_RUN
 
 from ssl_app.errors import CheckpointError, ConfigError
 from ssl_app.pretrain import run_pretraining
@@ -70,6 +74,10 @@ def test_resume_rejects_non_checkpoint_and_other_architecture(pretrain_config, t
         ("loss.temperature=0", "loss.temperature must be > 0"),
         ("optim.batch_size=0", "optim.batch_size must be > 0"),
         ("optim.base_lr=-1", "optim.base_lr must be > 0"),
+        ("optim.base_lr=inf", "optim.base_lr must be > 0 and finite, got inf"),
+        ("loss.temperature=nan", "loss.temperature must be > 0 and finite"),
+        ("loss.temperature=abc", "loss.temperature must be > 0 and finite, got 'abc'"),
+        ("epochs=abc", "epochs must be > 0 and finite"),
         ("optim.name=adamx", "unknown optimiser 'adamx'"),
         ("model.backbone=resnet19", "unknown backbone 'resnet19'"),
     ],
@@ -154,3 +162,50 @@ def test_loss_runs_in_float32_under_bf16_autocast(pretrain_config):
     with torch.autocast("cpu", dtype=torch.bfloat16):
         module.training_step(((views[0], views[1]), torch.zeros(4)), 0)
     assert seen == [(torch.float32, False)]
+
+
+@pytest.mark.slow
+def test_diverged_run_stops_with_exit_2_and_keeps_the_good_checkpoint(pretrain_config, tmp_path):
+    """Epoch 1 trains at a sane lr and saves last.ckpt; then the lr explodes: the run stops
+    with DivergedError and last.ckpt still holds the finite epoch-1 weights."""
+    from ssl_app.errors import DivergedError
+
+    cfg = pretrain_config(*QUICK_EVAL, "epochs=2", "eval.every_n_epochs=1000")
+    explode = ExplodeAfterEpoch()
+    with pytest.raises(DivergedError, match="inf/nan by step"):
+        run_pretraining(cfg, tmp_path, extra_callbacks=[explode])
+    ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["global_step"] == 1437 // 64
+    assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values())
+
+
+class ExplodeAfterEpoch(pl.Callback):
+    """From the second epoch on, scale the lr to 1e12 (the weights go inf/nan within steps)."""
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.current_epoch == 1:
+            scheduler = trainer.lr_scheduler_configs[0].scheduler
+            scheduler.base_lrs = [1e12 for _ in scheduler.base_lrs]
+            for group in trainer.optimizers[0].param_groups:
+                group["lr"] = 1e12
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signal_saves_a_resumable_checkpoint_and_exits_non_zero(tmp_path, sig, code):
+    """What `docker stop` / `scancel` (SIGTERM) and Ctrl-C (SIGINT) do to a run."""
+    cmd = [sys.executable, "-m", "ssl_app.pretrain", *TINY_RUN, "epochs=100"]
+    cmd += ["eval.every_n_epochs=1000", f"hydra.run.dir={tmp_path}"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 120
+    while not last.is_file() and time.monotonic() < deadline:  # the end of epoch 1
+        time.sleep(0.2)
+    time.sleep(2.0)  # into epoch 2
+    signalled = time.time()
+    proc.send_signal(sig)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == code, output[-2000:]
+    assert "resumable checkpoint" in output
+    assert last.stat().st_mtime >= signalled  # written at the signal, not left from epoch 1
+    assert steps_in(last) >= 1437 // 64

@@ -1,4 +1,5 @@
-"""Callbacks: the online kNN monitor and the checkpoint set-up.
+"""Callbacks: the online kNN monitor, the checkpoint set-up, the divergence stop and the
+checkpoint on SIGTERM / Ctrl-C.
 
 kNN runs on global rank 0 and its top-1 is broadcast, so every rank logs the same
 value and `ModelCheckpoint(monitor=...)` decides identically everywhere.
@@ -6,12 +7,16 @@ value and `ModelCheckpoint(monitor=...)` decides identically everywhere.
 
 from __future__ import annotations
 
+import signal
 import warnings
 from pathlib import Path
 
 import pytorch_lightning as pl
+import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
+from ssl_app.errors import DivergedError
 from ssl_app.eval.features import extract_features
 from ssl_app.eval.knn import knn_top1
 
@@ -65,3 +70,50 @@ def checkpoint_callbacks(run_dir: Path, monitor_knn: bool) -> list:
         )
         callbacks.append(best)
     return callbacks
+
+
+class StopOnNonFinite(pl.Callback):
+    """Stop a diverged run with one line (exit 2) before its weights reach a checkpoint.
+
+    Finiteness is accumulated on the device each step and read every `every_n_steps` and at
+    each epoch's end, which Lightning runs before the checkpoint callbacks save.
+    """
+
+    def __init__(self, every_n_steps: int = 20) -> None:
+        self.every_n_steps = every_n_steps
+        self.finite: torch.Tensor | None = None
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module, outputs, batch, batch_idx) -> None:
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        finite = torch.isfinite(loss.detach()).all()
+        self.finite = finite if self.finite is None else self.finite & finite
+        if trainer.global_step % self.every_n_steps == 0:
+            self.check(trainer)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.check(trainer)
+
+    def check(self, trainer: pl.Trainer) -> None:
+        if self.finite is not None and not bool(self.finite):
+            raise DivergedError(
+                f"the loss became inf/nan by step {trainer.global_step}; the run stopped and "
+                "the last checkpoint was kept; lower optim.base_lr or raise loss.temperature"
+            )
+
+
+class SaveOnInterrupt(pl.Callback):
+    """SIGTERM (docker stop, scancel, preemption) or Ctrl-C: write a resumable `last.ckpt`
+    at the current step and remember the signal, so the run can exit with 128 + its number."""
+
+    def __init__(self, ckpt_dir: Path) -> None:
+        self.path = ckpt_dir / "last.ckpt"
+        self.signal: int | None = None
+
+    def on_exception(self, trainer: pl.Trainer, pl_module, exception: BaseException) -> None:
+        if isinstance(exception, SIGTERMException):
+            self.signal = signal.SIGTERM
+        elif isinstance(exception, KeyboardInterrupt):
+            self.signal = signal.SIGINT
+        else:
+            return
+        trainer.save_checkpoint(self.path)
