@@ -1,0 +1,44 @@
+"""Per-data-set recipes: `data=<name>` brings its optimiser recipe (conf/optim/<name>.yaml) and
+the user's overrides always win."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_module
+
+CONF = Path(__file__).resolve().parents[1] / "ssl_app" / "conf"
+
+
+def pretrain(*overrides: str):
+    with initialize_config_module("ssl_app.conf", version_base=None):
+        return compose("pretrain", overrides=list(overrides))
+
+
+@pytest.mark.parametrize("path", sorted((CONF / "data").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_data_set_has_a_recipe_that_composes(path):
+    cfg = pretrain(f"data={path.stem}")
+    assert cfg.optim.name in ("sgd", "adamw", "lars")
+    assert cfg.epochs == cfg.optim.epochs > 0
+
+
+def test_digits_recipe_is_the_validated_one():
+    cfg = pretrain()
+    assert (cfg.optim.name, cfg.optim.batch_size, cfg.optim.base_lr) == ("sgd", 128, 0.3)
+    assert cfg.epochs == 50 and cfg.loss.temperature == 0.2
+    assert cfg.data.batch_size == 128  # one batch size: the data loader follows the optimiser's
+
+
+def test_cifar_recipe_is_solo_learns_lars():
+    cfg = pretrain("data=cifar10")
+    assert (cfg.optim.name, cfg.optim.base_lr, cfg.optim.weight_decay) == ("lars", 0.4, 1e-5)
+    assert cfg.epochs == 1000
+
+
+def test_user_overrides_win_over_the_recipe():
+    cfg = pretrain("optim=adamw")
+    assert (cfg.optim.name, cfg.optim.base_lr, cfg.epochs) == ("adamw", 2e-3, 30)
+    cfg = pretrain("optim.base_lr=0.1", "epochs=3", "loss.temperature=0.5")
+    assert (cfg.optim.base_lr, cfg.epochs, cfg.loss.temperature) == (0.1, 3, 0.5)
+    assert cfg.optim.name == "sgd"
