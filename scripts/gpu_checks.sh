@@ -1,40 +1,94 @@
 #!/usr/bin/env bash
-# One-shot GPU checks and benchmarks for a borrowed GPU machine (no internet there).
-# Carries: wheels/ (hydra-core, omegaconf, antlr4, faiss-cpu wheels) and data/fashion_mnist.
-# Usage: OUT=/some/dir bash scripts/gpu_checks.sh     (results: $OUT/*.json, $OUT/*.log)
+# One-shot GPU checks for a borrowed GPU machine (no internet there), sized for one device call:
+# training throughput — (a) bare model, (b) CPU views, (c) device views — next to the lightly
+# reference, and time to accuracy on Fashion-MNIST (ssl_app and lightly, same training seconds).
+# Steps run in order of importance; one that would pass DEADLINE_S is skipped and says so.
+#
+#   OUT=results bash scripts/gpu_checks.sh
+#
+# Carries .gpu/ (git-ignored): wheels/ (hydra-core, omegaconf, antlr4, faiss-cpu, lightly,
+# lightly-utils, aenum), fashion_mnist/ (the four idx .gz files) and lightly_simclr.py (the peer
+# reference of ../shared/peers with a --backbone option). Results: $OUT/*.jsonl, $OUT/*.log.
 set -uo pipefail
 OUT=${OUT:-benchmarks/tmp}
-TMP=$(mktemp -d)
+BUDGET_S=${BUDGET_S:-120}     # time to accuracy: training seconds for each of ssl_app and lightly
+DEADLINE_S=${DEADLINE_S:-560} # the whole script
+TRAINER=${TRAINER:-gpu} DEVICE=${DEVICE:-cuda} WORKERS=${WORKERS:-14} STEPS=${STEPS:-30}
+PEER_STEPS=${PEER_STEPS:-50} # lightly --throughput: timed steps after 20 warm-up steps
+read -ra RECIPE <<<"${RECIPE:-}" # extra ssl-pretrain overrides for the Fashion-MNIST run
+FMNIST=.gpu/fashion_mnist
 mkdir -p "$OUT"
-export PYTHONPATH=$PWD
-log() { echo "== $*" | tee -a "$OUT/summary.log"; }
-
-python3 -m pip install -q --no-deps --no-index wheels/*.whl >"$OUT/bench.log" 2>&1
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv >>"$OUT/summary.log"
-python3 -c "import torch, torchvision, timm, pytorch_lightning as pl, faiss; print('torch', torch.__version__, 'tv', torchvision.__version__, 'timm', timm.__version__, 'pl', pl.__version__, 'faiss', faiss.__version__, 'faiss gpus', faiss.get_num_gpus())" >>"$OUT/summary.log" 2>&1
-
-bench() {  # name, timeout, overrides...
-  local name=$1 limit=$2; shift 2
-  log "bench_train $name"
-  timeout "$limit" python3 scripts/bench_train.py --steps 30 --json "$TMP/train_$name.json" \
-    trainer=gpu data=synthetic data.pin_memory=true data.num_workers=14 "$@" \
-    >>"$OUT/bench.log" 2>&1 || log "FAILED/timeout: $name"
-  cat "$TMP/train_$name.json" >>"$OUT/train.jsonl" 2>/dev/null
+log() { echo "== $(date +%T) +${SECONDS}s $*" | tee -a "$OUT/summary.log"; }
+fits() {  # seconds needed, name: false (and a log line) when it would pass the deadline
+  [ $((DEADLINE_S - SECONDS)) -ge "$1" ] || { log "SKIPPED (time): $2"; return 1; }
 }
-bench r18_32 75 model=resnet18 data.image_size=32 optim.batch_size=512
-bench r50_32 75 model=resnet50 data.image_size=32 optim.batch_size=512
-bench r18_224 100 model=resnet18 data.image_size=224 optim.batch_size=256 data.dataset_kwargs.size=16384
-bench r50_224 100 model=resnet50 data.image_size=224 optim.batch_size=256 data.dataset_kwargs.size=16384
 
-log "bench_knn cuda (torch) vs FAISS CPU"
-timeout 90 python3 scripts/bench_knn.py --device cuda --skip-sklearn --repeats 2 --bank 200000 \
-  >"$OUT/bench_knn.log" 2>&1 || log "FAILED/timeout: bench_knn"
+python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .gpu/wheels/*.whl \
+  >>"$OUT/setup.log" 2>&1
+export PYTHONPATH=$PWD:/tmp/site PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >>"$OUT/summary.log"
 
-log "pretrain fashion_mnist resnet18 on 1 GPU"
-timeout 150 python3 -m ssl_app.pretrain data=fashion_mnist data.root=data/fashion_mnist \
-  model=resnet18 trainer=gpu optim.batch_size=512 epochs=10 eval.every_n_epochs=5 \
-  eval.linear=false data.num_workers=14 data.pin_memory=true trainer.enable_progress_bar=false \
-  hydra.run.dir="$TMP/fmnist" >"$OUT/pretrain_fmnist.log" 2>&1 || log "FAILED/timeout: fmnist"
-cp "$TMP/fmnist/results.json" "$OUT/fmnist_results.json" 2>/dev/null
-cp "$TMP/fmnist/metrics.csv" "$OUT/fmnist_metrics.csv" 2>/dev/null
+ours() {  # name, seconds, bench_train arguments...
+  local name=$1 limit=$2; shift 2
+  fits "$limit" "ssl_app $name" || return 0
+  log "ssl_app $name"
+  timeout "$limit" python3 scripts/bench_train.py --steps "$STEPS" --json "$OUT/tmp.json" \
+    trainer="$TRAINER" trainer.enable_progress_bar=false data.num_workers="$WORKERS" \
+    data.pin_memory=true "$@" >>"$OUT/bench.log" 2>&1 || log "FAILED/timeout: $name"
+  [ -f "$OUT/tmp.json" ] && python3 -c "import json,sys; r=json.load(open(sys.argv[1])); \
+r['name']=sys.argv[2]; print(json.dumps(r))" "$OUT/tmp.json" "$name" >>"$OUT/bench_train.jsonl"
+  rm -f "$OUT/tmp.json"
+}
+
+peer() {  # name, seconds, lightly_simclr.py arguments...
+  local name=$1 limit=$2; shift 2
+  fits "$limit" "lightly $name" || return 0
+  log "lightly $name"
+  timeout "$limit" python3 .gpu/lightly_simclr.py --data fashion_mnist --root "$FMNIST" \
+    --device "$DEVICE" --workers "$WORKERS" --precision bf16 "$@" >"$OUT/tmp.log" 2>&1 \
+    || log "FAILED/timeout: lightly $name"
+  cat "$OUT/tmp.log" >>"$OUT/peer.log"
+  grep '^{' "$OUT/tmp.log" | tail -1 | python3 -c "import json,sys; r=json.loads(sys.stdin.read()); \
+r['name']=sys.argv[1]; print(json.dumps(r))" "$name" >>"$OUT/peer.jsonl"
+}
+
+rate_of() {  # jsonl file, name, key: the value, or 0
+  python3 -c "import json,sys; rows=[json.loads(l) for l in open(sys.argv[1]) if l.strip()]; \
+print(next((r[sys.argv[3]] for r in rows if r['name']==sys.argv[2]), 0))" "$@" 2>/dev/null || echo 0
+}
+
+time_to_accuracy() {  # each gets BUDGET_S of training; each schedule sized to what fits in it
+  local ours_rate peer_rate epochs peer_epochs max_time
+  max_time=$(python3 -c "s = $BUDGET_S; print(f'00:00:{s // 60:02d}:{s % 60:02d}')")
+  ours_rate=$(rate_of "$OUT/bench_train.jsonl" r18_32 full_gpu_img_s)
+  peer_rate=$(rate_of "$OUT/peer.jsonl" r18_32 train_img_s)
+  epochs=$(python3 -c "print(max(2, int(0.85 * $BUDGET_S * ($ours_rate or 6000) * (32/28)**2 / 60000)))")
+  peer_epochs=$(python3 -c "print(max(1, round($BUDGET_S * ($peer_rate or 2000) / 60000)))")
+  fits $((BUDGET_S + 100)) "ssl_app time to accuracy" && {
+    log "ssl_app fashion_mnist: ${BUDGET_S}s, epochs=$epochs (from $ours_rate img/s at 32 px)"
+    timeout $((BUDGET_S + 100)) python3 -m ssl_app.pretrain data=fashion_mnist data.root=$FMNIST \
+      model=resnet18 trainer="$TRAINER" optim.batch_size=512 epochs="$epochs" "${RECIPE[@]}" \
+      "+trainer.max_time=$max_time" eval.linear=false \
+      eval.every_n_epochs=1000 trainer.enable_progress_bar=false hydra.run.dir=/tmp/fmnist \
+      >"$OUT/tta_ssl_app.log" 2>&1 || log "FAILED/timeout: ssl_app fashion_mnist"
+    cp /tmp/fmnist/results.json "$OUT/tta_ssl_app_results.json"
+    cp /tmp/fmnist/metrics.csv "$OUT/tta_ssl_app_metrics.csv"
+  }
+  peer fmnist_tta $((BUDGET_S + 90)) --backbone resnet18 --batch 512 --small-stem --temp 0.2 \
+    --minutes "$(python3 -c "print($BUDGET_S / 60)")" --epochs "$peer_epochs"
+}
+
+SMALL=(data=synthetic data.dataset_kwargs.size=8192)
+ours r18_32 90 "${SMALL[@]}" model=resnet18 data.image_size=32 optim.batch_size=512
+peer r18_32 60 --throughput "$PEER_STEPS" --backbone resnet18 --size 32 --batch 512 --small-stem
+time_to_accuracy
+ours r50_32 90 "${SMALL[@]}" model=resnet50 data.image_size=32 optim.batch_size=512
+peer r50_32 60 --throughput "$PEER_STEPS" --backbone resnet50 --size 32 --batch 512 --small-stem
+ours r18_96 80 "${SMALL[@]}" model=resnet18 data.image_size=96 optim.batch_size=256
+peer r18_96 60 --throughput "$PEER_STEPS" --backbone resnet18 --size 96 --batch 256
+ours r50_224 100 "${SMALL[@]}" model=resnet50 data.image_size=224 optim.batch_size=256 \
+  data.dataset_kwargs.size=4096
+peer r50_224 70 --throughput "$PEER_STEPS" --backbone resnet50 --size 224 --batch 256
+ours r18_32_compile 150 --augment gpu "${SMALL[@]}" model=resnet18 data.image_size=32 \
+  optim.batch_size=512 model.compile=true
 log "done"
