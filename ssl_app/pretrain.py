@@ -29,6 +29,7 @@ from ssl_app.train.callbacks import (
     StopOnNonFinite,
     checkpoint_callbacks,
 )
+from ssl_app.train.checkpoint_io import AtomicCheckpointIO
 from ssl_app.train.final_eval import evaluate_backbones, verdict
 from ssl_app.train.loggers import build_loggers
 from ssl_app.train.module import ContrastiveModule, build_backbone_from_config
@@ -92,6 +93,7 @@ def run_pretraining(
         default_root_dir=run_dir,
         logger=build_loggers(config["logger"], run_dir),
         callbacks=callbacks,
+        plugins=[AtomicCheckpointIO()],
     )
     ckpt_path = find_resume_checkpoint(cfg.resume, run_dir, run_dir.parent)
     if ckpt_path is not None:

@@ -12,14 +12,16 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_module
 from scale_helpers import REPO, pretrain_command, quiet_env
 
+from ssl_app.errors import CheckpointError
 from ssl_app.train.resume import find_resume_checkpoint
 
 TORCHRUN = REPO / "scripts/launch/torchrun.sh"
 SBATCH = REPO / "scripts/launch/slurm.sbatch"
-SCRIPTS = [TORCHRUN, SBATCH, REPO / "docker/entrypoint.sh"]
+SCRIPTS = [TORCHRUN, SBATCH, REPO / "docker/entrypoint.sh", REPO / "scripts/gpu_checks.sh"]
 SLURM_2x4 = {
     "SLURM_JOB_ID": "4242",
     "SLURM_NNODES": "2",
@@ -190,9 +192,13 @@ def test_multirun_with_slurm_launcher_submits_one_array_job(tmp_path):
     assert any(line.startswith("srun ") and sys.executable in line for line in lines)
 
 
-def touch(path: Path, mtime: float) -> Path:
+def touch(path: Path, mtime: float, readable: bool = True) -> Path:
+    """A minimal ssl-pretrain checkpoint (or a truncated file) dated `mtime`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"")
+    cfg = {"model": {"backbone": "test_resnet"}}
+    torch.save({"state_dict": {}, "hyper_parameters": {"cfg": cfg}}, path)
+    if not readable:
+        path.write_bytes(path.read_bytes()[:20])
     os.utime(path, (mtime, mtime))
     return path
 
@@ -208,3 +214,13 @@ def test_resume_auto_takes_own_newest_checkpoint_or_starts_fresh(tmp_path):
     assert find_resume_checkpoint("auto", run_dir, tmp_path) == hpc
     os.utime(last, (400, 400))  # a later epoch finished after the requeue
     assert find_resume_checkpoint("auto", run_dir, tmp_path) == last
+
+
+def test_resume_falls_back_to_the_newest_readable_checkpoint(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    hpc = touch(run_dir / "hpc_ckpt_1.ckpt", 100)
+    touch(run_dir / "checkpoints" / "last.ckpt", 200, readable=False)  # a write cut short
+    assert find_resume_checkpoint("auto", run_dir, tmp_path) == hpc
+    assert "skipping a broken checkpoint" in capsys.readouterr().err
+    with pytest.raises(CheckpointError, match="no readable checkpoints/last.ckpt"):
+        find_resume_checkpoint("true", tmp_path / "new", tmp_path)  # only the broken one

@@ -3,6 +3,7 @@ own newest checkpoint if any (requeued cluster jobs), a path is used as is."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from ssl_app.errors import CheckpointError
@@ -24,17 +25,14 @@ def find_resume_checkpoint(
         return own_latest_checkpoint(run_dir)
     if resume is True or resume == "true":
         own = run_dir / "checkpoints" / "last.ckpt"
-        found = (
-            [own]
-            if own.is_file()
-            else sorted(outputs_root.glob("**/checkpoints/last.ckpt"), key=_mtime)
-        )
-        if not found:
+        found = [own] if own.is_file() else list(outputs_root.glob("**/checkpoints/last.ckpt"))
+        newest = newest_readable(found)
+        if newest is None:
             raise CheckpointError(
-                f"resume=true but no checkpoints/last.ckpt under '{outputs_root}'; "
+                f"resume=true but no readable checkpoints/last.ckpt under '{outputs_root}'; "
                 "pass resume=<path to .ckpt or run dir> or drop resume"
             )
-        return found[-1]
+        return newest
     path = Path(resume)
     if path.is_dir():
         path = path / "checkpoints" / "last.ckpt"
@@ -46,14 +44,26 @@ def find_resume_checkpoint(
 
 
 def own_latest_checkpoint(run_dir: Path) -> Path | None:
-    """The newer of `run_dir`'s `checkpoints/last.ckpt` (each epoch) and Lightning's
+    """The newer readable one of `run_dir`'s `checkpoints/last.ckpt` (each epoch) and Lightning's
     `hpc_ckpt_*.ckpt` (saved on SLURM's pre-timeout signal), or None on a first start.
 
     Never looks outside `run_dir`, so a fresh job does not pick up a neighbour's run.
     """
     found = [*run_dir.glob("hpc_ckpt_*.ckpt"), run_dir / "checkpoints" / "last.ckpt"]
-    found = [path for path in found if path.is_file()]
-    return max(found, key=_mtime) if found else None
+    return newest_readable([path for path in found if path.is_file()])
+
+
+def newest_readable(candidates: list[Path]) -> Path | None:
+    """The newest of `candidates` that reads as a checkpoint; broken newer ones (a write cut
+    short) are named in a warning and passed over."""
+    for path in sorted(candidates, key=_mtime, reverse=True):
+        try:
+            read_checkpoint(path)
+        except CheckpointError as err:
+            print(f"warning: skipping a broken checkpoint: {err}", file=sys.stderr)
+            continue
+        return path
+    return None
 
 
 def _mtime(path: Path) -> float:
