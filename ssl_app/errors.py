@@ -5,6 +5,7 @@ Entry points catch `SslAppError` and print its message instead of a traceback.
 
 from __future__ import annotations
 
+import errno
 import functools
 import inspect
 import math
@@ -14,6 +15,9 @@ from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 T = TypeVar("T")
+
+
+UNWRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT)
 
 
 class SslAppError(Exception):
@@ -56,7 +60,8 @@ def require_known_keys(keys: Iterable[str], fn: Callable, where: str, skip=("sel
 
 
 def exit_on_user_error(fn: Callable[..., T]) -> Callable[..., T]:
-    """Decorator for entry points: an `SslAppError` prints `error: <message>` and exits 2."""
+    """Decorator for entry points: an `SslAppError`, or an output that cannot be written (read-only,
+    no permission, disk full), prints `error: <message>` and exits 2."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -64,6 +69,15 @@ def exit_on_user_error(fn: Callable[..., T]) -> Callable[..., T]:
             return fn(*args, **kwargs)
         except SslAppError as err:
             print(f"error: {err}", file=sys.stderr)
+            raise SystemExit(2) from None
+        except OSError as err:
+            if err.errno not in UNWRITABLE:
+                raise
+            print(
+                f"error: cannot write {err.filename or ''}: {err.strerror}; "
+                "choose a writable place (out=, hydra.run.dir=, cache_dir=)",
+                file=sys.stderr,
+            )
             raise SystemExit(2) from None
 
     return wrapper

@@ -21,10 +21,19 @@ from ssl_app.models.exported import export_backbone
 
 KEYS = ("run_dir", "checkpoint", "out")
 USAGE = "usage: ssl-export run_dir=<run directory> | checkpoint=<.ckpt>  [out=<directory>]"
+HELP = """Write the trained backbone of an ssl-pretrain run as model.safetensors + config.json
+(default out: <run_dir>/export). Stock timm architectures load with plain timm; any export
+loads with ssl_app.models.load_backbone(out).
+
+  ssl-export run_dir=outputs/pretrain/2026-11-27_12-00-00
+  ssl-export checkpoint=outputs/pretrain/.../checkpoints/best-knn.ckpt out=my_encoder"""
 
 
 def parse_args(argv: list[str]) -> dict[str, str]:
     """`key=value` arguments restricted to KEYS (a typo is an error, not ignored)."""
+    if {"-h", "--help"} & set(argv):
+        print(f"{USAGE}\n\n{HELP}")
+        raise SystemExit(0)
     args = {}
     for item in argv:
         key, sep, value = item.partition("=")

@@ -57,6 +57,11 @@ def complete_config(cfg: DictConfig) -> None:
             "model.sync_bn=true needs GPUs (torch's SyncBatchNorm has no CPU kernel); "
             "use trainer=ddp or trainer=multinode, or set model.sync_bn=false"
         )
+    if cfg.trainer.accelerator == "gpu" and not torch.cuda.is_available():
+        raise ConfigError(
+            "trainer=gpu but no CUDA GPU is visible; use trainer=cpu or check drivers"
+        )
+    require_positive("eval.every_n_epochs", cfg.eval.every_n_epochs)
     require_positive("optim.batch_size", cfg.optim.batch_size)
     require_positive("optim.base_lr", cfg.optim.base_lr)
     require_positive("epochs", cfg.epochs)

@@ -115,3 +115,31 @@ def test_weights_without_json_and_bad_arguments(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main([f"run_dir={tmp_path / 'nothing'}"])
     assert "has no checkpoints/last.ckpt" in capsys.readouterr().err
+
+
+def test_diverged_weights_are_refused(tmp_path):
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    make_checkpoint(ckpt)
+    saved = torch.load(ckpt, weights_only=True)
+    key = next(k for k in saved["state_dict"] if k.startswith("backbone.") and "weight" in k)
+    saved["state_dict"][key] = torch.full_like(saved["state_dict"][key], float("nan"))
+    torch.save(saved, ckpt)
+    with pytest.raises(CheckpointError, match="holds inf/nan weights"):
+        backbone_from_checkpoint(ckpt)
+
+
+def test_help_and_unwritable_output_answer_in_one_line(tmp_path, capsys, monkeypatch):
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0 and capsys.readouterr().out.startswith("usage: ssl-export")
+    make_checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt")
+
+    def read_only(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "ro" / "model.safetensors"))
+
+    monkeypatch.setattr("ssl_app.export.export_backbone", read_only)
+    with pytest.raises(SystemExit) as done:
+        main([f"run_dir={tmp_path / 'run'}", f"out={tmp_path / 'ro'}"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert done.value.code == 2 and len(err) == 1
+    assert err[0].startswith("error: cannot write") and "Permission denied" in err[0]

@@ -78,6 +78,8 @@ def test_resume_rejects_non_checkpoint_and_other_architecture(pretrain_config, t
         ("loss.temperature=nan", "loss.temperature must be > 0 and finite"),
         ("loss.temperature=abc", "loss.temperature must be > 0 and finite, got 'abc'"),
         ("epochs=abc", "epochs must be > 0 and finite"),
+        ("eval.every_n_epochs=0", "eval.every_n_epochs must be > 0"),
+        ("data.views.crop_scale=[0.5]", "crop_scale is \\[min, max\\], got \\[0.5\\]"),
         ("optim.name=adamx", "unknown optimiser 'adamx'"),
         ("model.backbone=resnet19", "unknown backbone 'resnet19'"),
     ],
@@ -209,3 +211,14 @@ def test_signal_saves_a_resumable_checkpoint_and_exits_non_zero(tmp_path, sig, c
     assert "resumable checkpoint" in output
     assert last.stat().st_mtime >= signalled  # written at the signal, not left from epoch 1
     assert steps_in(last) >= 1437 // 64
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal without a GPU")
+def test_gpu_trainer_without_a_gpu_is_one_line(pretrain_config, tmp_path):
+    with pytest.raises(ConfigError, match="trainer=gpu but no CUDA GPU is visible"):
+        run_pretraining(pretrain_config("trainer=gpu"), tmp_path)
+
+
+def test_vit_follows_the_data_image_size(pretrain_config):
+    cfg = pretrain_config("model=vit_small")
+    assert cfg.model.timm_kwargs.img_size == cfg.data.image_size == 32

@@ -45,7 +45,10 @@ class ViewConfig:
         if unknown:
             raise ConfigError(f"unknown data.views key(s) {unknown}; known: {', '.join(known)}")
         if "crop_scale" in views:
-            views["crop_scale"] = tuple(float(s) for s in views["crop_scale"])
+            scale = views["crop_scale"]
+            if isinstance(scale, str) or len(scale) != 2:
+                raise ConfigError(f"data.views.crop_scale is [min, max], got {scale}")
+            views["crop_scale"] = tuple(float(s) for s in scale)
         config = cls(**views)
         config.validate()
         return config

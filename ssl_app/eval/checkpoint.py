@@ -80,6 +80,12 @@ def backbone_from_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, Any
     cfg = ckpt["hyper_parameters"]["cfg"]
     backbone = build_backbone(creation_args(cfg["model"]))
     state = {k[len(PREFIX) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(PREFIX)}
+    broken = [k for k, v in state.items() if v.is_floating_point() and not v.isfinite().all()]
+    if broken:
+        raise CheckpointError(
+            f"checkpoint '{path}' holds inf/nan weights ({len(broken)} tensors, e.g. {broken[0]}): "
+            "a diverged run; use an earlier checkpoint"
+        )
     load_state_strict(backbone, state, f"checkpoint '{path}'")
     return backbone.eval(), cfg, int(ckpt.get("global_step", -1))
 
