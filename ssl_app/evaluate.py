@@ -15,6 +15,7 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from ssl_app.cli import hydra_entry
 from ssl_app.errors import exit_on_user_error
 from ssl_app.eval.cache import FeatureCache
 from ssl_app.eval.protocols import (
@@ -122,11 +123,13 @@ def resolve_device(cfg: DictConfig) -> None:
 
 @hydra.main(config_path="conf", config_name="evaluate", version_base=None)
 @exit_on_user_error
-def main(cfg: DictConfig) -> None:
+def hydra_main(cfg: DictConfig) -> None:
     section = evaluate(cfg)
     print_results_table(section["rows"], f"ssl-eval on {section['data']}")
     print(f"wrote {section['out_dir'] / 'eval.json'}")
 
+
+main = hydra_entry("evaluate", hydra_main)
 
 if __name__ == "__main__":
     main()

@@ -19,6 +19,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from ssl_app.cli import hydra_entry
 from ssl_app.data import DatasetInfo, dataset_info
 from ssl_app.data.datamodule import ContrastiveDataModule
 from ssl_app.errors import ConfigError, exit_on_user_error, require_positive
@@ -161,9 +162,11 @@ def final_results(
 
 @hydra.main(version_base=None, config_path="conf", config_name="pretrain")
 @exit_on_user_error
-def main(cfg: DictConfig) -> None:
+def hydra_main(cfg: DictConfig) -> None:
     run_pretraining(cfg, Path(HydraConfig.get().runtime.output_dir))
 
+
+main = hydra_entry("pretrain", hydra_main)
 
 if __name__ == "__main__":
     main()

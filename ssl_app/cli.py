@@ -1,0 +1,42 @@
+"""Hydra entry points that answer Hydra's own composition errors like every other user error:
+one line on stderr and exit code 2 (a key typo such as `optim.batchsize=64`, an unknown option
+such as `data=digitz`), instead of Hydra's several lines and exit code 1."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+from hydra import compose, initialize_config_module
+from hydra.errors import HydraException
+from omegaconf.errors import OmegaConfBaseException
+
+
+def one_line(err: Exception, limit: int = 300) -> str:
+    """Hydra's message on one line: its lines joined (the options it lists included), without
+    the config search path, cut at `limit` characters."""
+    text = " ".join(str(err).split("Config search path")[0].split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def check_overrides(config_name: str, overrides: list[str]) -> None:
+    """Compose `config_name` with `overrides` once; a composition error exits 2 in one line."""
+    try:
+        with initialize_config_module("ssl_app.conf", version_base=None):
+            compose(config_name, overrides=overrides)
+    except (HydraException, OmegaConfBaseException) as err:
+        print(f"error: {one_line(err)}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def hydra_entry(config_name: str, hydra_main: Callable[[], None]) -> Callable[[], None]:
+    """`hydra_main` (a `@hydra.main` function) behind a check of the command line's overrides;
+    runs with Hydra flags (`--multirun`, `--help`, `--cfg`, ...) go to Hydra unchecked."""
+
+    def main() -> None:
+        arguments = sys.argv[1:]
+        if not any(arg.startswith("-") for arg in arguments):
+            check_overrides(config_name, arguments)
+        hydra_main()
+
+    return main

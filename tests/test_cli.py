@@ -1,0 +1,24 @@
+"""Hydra's own composition errors at the entry points: one line on stderr, exit code 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.parametrize(
+    ("module", "override", "message"),
+    [
+        ("pretrain", "optim.batchsize=64", "Could not override 'optim.batchsize'"),
+        ("pretrain", "data=digitz", "Could not find 'data/digitz' Available options in 'data':"),
+        ("evaluate", "protocl=knn", "Could not override 'protocl'"),
+    ],
+)
+def test_composition_errors_are_one_line_and_exit_2(tmp_path, module, override, message):
+    cmd = [sys.executable, "-m", f"ssl_app.{module}", override, f"hydra.run.dir={tmp_path}"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert lines[0].startswith("error: ") and message in lines[0]
