@@ -155,3 +155,16 @@ def test_bad_roots_are_one_line_data_errors(tmp_path, make, match):
 def test_root_is_required():
     with pytest.raises(DataError, match="needs data.root"):
         dataset_info("imagefolder")
+
+
+def test_images_over_the_pixel_limit_are_skipped_and_named(tmp_path):
+    """A small file that decodes to a huge image (a decompression bomb) is never decoded."""
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    Image.new("L", (3000, 3000), 0).save(folder / "bomb.png")  # a few KB, 9 Mpx
+    Image.new("RGB", (40, 30), RED).save(folder / "good.png")
+    with pytest.warns(UserWarning, match=r"skipped 1 of 2 .*bomb.png \(too large \(3000 x 3000"):
+        dataset = build_dataset("imagefolder", "train", root=str(folder), max_pixels=1_000_000)
+    assert len(dataset) == 1
+    with pytest.raises(BadImageError, match="over 1000000 pixels"):
+        load_image(folder / "bomb.png", 1, max_pixels=1_000_000)

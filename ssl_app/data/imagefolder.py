@@ -15,7 +15,13 @@ from pathlib import Path
 import torch
 
 from ssl_app.data.base import DATASETS, DatasetInfo, Source
-from ssl_app.data.images import BadImageError, check_image, is_image_name, load_image
+from ssl_app.data.images import (
+    MAX_PIXELS,
+    BadImageError,
+    check_image,
+    is_image_name,
+    load_image,
+)
 from ssl_app.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -55,10 +61,12 @@ def _labelled_files(root: Path, split: str) -> list[tuple[Path, int]]:
     return [(p, classes[d.name]) for d in _class_dirs(folder) for p in _images_under(d)]
 
 
-def _drop_bad(files: list[tuple[Path, int]], folder: Path) -> list[tuple[Path, int]]:
+def _drop_bad(
+    files: list[tuple[Path, int]], folder: Path, max_pixels: int
+) -> list[tuple[Path, int]]:
     """Keep the files whose bytes look like a usable image; warn once naming the others."""
     with ThreadPoolExecutor(CHECK_THREADS) as pool:
-        problems = list(pool.map(check_image, (p for p, _ in files)))
+        problems = list(pool.map(lambda p: check_image(p, max_pixels), (p for p, _ in files)))
     bad = [
         f"{p.relative_to(folder)} ({why})"
         for (p, _), why in zip(files, problems, strict=True)
@@ -77,7 +85,14 @@ def _drop_bad(files: list[tuple[Path, int]], folder: Path) -> list[tuple[Path, i
 class ImageFolderImages(Source):
     """Images under `root`, decoded per item to uint8 (channels, H, W); label -1 if unlabelled."""
 
-    def __init__(self, split: str, root: str | None = None, download: bool = False, channels=3):
+    def __init__(
+        self,
+        split: str,
+        root: str | None = None,
+        download: bool = False,
+        channels: int = 3,
+        max_pixels: int = MAX_PIXELS,
+    ):
         self.info = self.static_info(root, channels)
         folder, split = _root(root), self.resolve_split(split)
         if self.info.num_classes is not None:
@@ -90,14 +105,14 @@ class ImageFolderImages(Source):
             raise DataError(
                 f"no image files (.jpg, .png, ...) under '{root}'; add some or fix data.root"
             )
-        self.files = _drop_bad(files, folder)
+        self.files = _drop_bad(files, folder, max_pixels)
         if not self.files:
             raise DataError(f"none of the {len(files)} image files under '{root}' can be read")
-        self.channels = channels
+        self.channels, self.max_pixels = channels, max_pixels
         self._reported: set[Path] = set()  # decode failures already logged by this process
 
     @classmethod
-    def static_info(cls, root: str | None = None, channels: int = 3) -> DatasetInfo:
+    def static_info(cls, root: str | None = None, channels: int = 3, **_) -> DatasetInfo:
         """Labelled when `root/train` exists: classes = its sub-folders; otherwise unlabelled."""
         folder = _root(root)
         train = folder / "train"
@@ -117,7 +132,7 @@ class ImageFolderImages(Source):
         for offset in range(len(self.files)):
             path, label = self.files[(index + offset) % len(self.files)]
             try:
-                return load_image(path, self.channels), label
+                return load_image(path, self.channels, self.max_pixels), label
             except BadImageError as err:
                 if path not in self._reported:
                     self._reported.add(path)

@@ -28,6 +28,7 @@ END_MARKERS = {b"\xff\xd8\xff": b"\xff\xd9", b"\x89PNG\r\n\x1a\n": b"IEND\xaeB`\
 TAIL_BYTES = 1024
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 ALPHA_BACKGROUND = (255, 255, 255, 255)  # transparent pixels become white
+MAX_PIXELS = 40_000_000  # ~6,300 x 6,300: larger files (decompression bombs too) are skipped
 
 
 class BadImageError(OSError):
@@ -38,8 +39,9 @@ def is_image_name(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 
-def check_image(path: Path) -> str | None:
-    """Why `path` cannot be used ("empty file", "not an image", "truncated or corrupt"), or None."""
+def check_image(path: Path, max_pixels: int = MAX_PIXELS) -> str | None:
+    """Why `path` cannot be used ("empty file", "not an image", "too large", "truncated or
+    corrupt"), or None. Only the header is parsed unless the file looks cut short."""
     try:
         size = path.stat().st_size
         if size == 0:
@@ -53,14 +55,27 @@ def check_image(path: Path) -> str | None:
     signature = next((s for s in SIGNATURES if head.startswith(s)), None)
     if signature is None or (signature == b"RIFF" and head[8:12] != b"WEBP"):
         return "not an image"
+    too_large = _too_large(path, max_pixels)
+    if too_large:
+        return too_large
     end = END_MARKERS.get(signature)
     if end is None or end in tail:
         return None
     try:
-        load_image(path, channels=3)
+        load_image(path, channels=3, max_pixels=max_pixels)
     except BadImageError:
         return "truncated or corrupt"
     return None
+
+
+def _too_large(path: Path, max_pixels: int) -> str | None:
+    """ "too large (W x H px)" when the header announces more than `max_pixels`, else None."""
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except Exception:  # an unreadable header: left to the decode check
+        return None
+    return f"too large ({width} x {height} px)" if width * height > max_pixels else None
 
 
 def to_channels(image: Image.Image, channels: int) -> Image.Image:
@@ -77,10 +92,13 @@ def to_channels(image: Image.Image, channels: int) -> Image.Image:
     return image if image.mode == target else image.convert(target)
 
 
-def load_image(path: Path, channels: int) -> torch.Tensor:
-    """Decode `path` into uint8 (channels, H, W), upright per EXIF; BadImageError if impossible."""
+def load_image(path: Path, channels: int, max_pixels: int = MAX_PIXELS) -> torch.Tensor:
+    """Decode `path` into uint8 (channels, H, W), upright per EXIF; BadImageError if impossible
+    or larger than `max_pixels` (checked from the header, before decoding)."""
     try:
         with Image.open(path) as image:
+            if image.width * image.height > max_pixels:
+                raise ValueError(f"{image.width} x {image.height} px is over {max_pixels} pixels")
             image.load()
             image = to_channels(ImageOps.exif_transpose(image), channels)
     except Exception as err:  # PIL raises many types (OSError, SyntaxError, ValueError, ...)
