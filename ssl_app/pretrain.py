@@ -77,6 +77,15 @@ def build_components(cfg: DictConfig) -> tuple[ContrastiveModule, ContrastiveDat
     return ContrastiveModule(config), datamodule, config
 
 
+def run_callbacks(cfg: DictConfig, run_dir: Path, datamodule) -> list[pl.Callback]:
+    """The divergence stop, the checkpoints and (with labels) the online kNN monitor."""
+    callbacks = [StopOnNonFinite(), *checkpoint_callbacks(run_dir, datamodule.has_labels)]
+    if datamodule.has_labels:
+        knn = OnlineKNN(cfg.eval.every_n_epochs, cfg.eval.knn_k, cfg.eval.knn_temperature)
+        callbacks.append(knn)
+    return callbacks
+
+
 def run_pretraining(
     cfg: DictConfig, run_dir: Path, extra_callbacks: Sequence[pl.Callback] = ()
 ) -> dict[str, Any]:
@@ -84,27 +93,19 @@ def run_pretraining(
 
     `extra_callbacks` join the run's own (e.g. a timer in a study script)."""
     module, datamodule, config = build_components(cfg)
+    ckpt_path = find_resume_checkpoint(cfg.resume, run_dir, run_dir.parent)
+    resume_step = None
+    if ckpt_path is not None:
+        resume_step = check_resume_checkpoint(ckpt_path, module.state_dict(), cfg.optim.name)
+        print(f"resuming from {ckpt_path} (step {resume_step})")
     interrupt = SaveOnInterrupt(run_dir / "checkpoints")
-    callbacks = [
-        StopOnNonFinite(),
-        interrupt,
-        *checkpoint_callbacks(run_dir, datamodule.has_labels),
-        *extra_callbacks,
-    ]
-    if datamodule.has_labels:
-        knn = OnlineKNN(cfg.eval.every_n_epochs, cfg.eval.knn_k, cfg.eval.knn_temperature)
-        callbacks.append(knn)
     trainer = pl.Trainer(
         **cfg.trainer,
         default_root_dir=run_dir,
-        logger=build_loggers(config["logger"], run_dir),
-        callbacks=callbacks,
+        logger=build_loggers(config["logger"], run_dir, resume_step),
+        callbacks=[interrupt, *run_callbacks(cfg, run_dir, datamodule), *extra_callbacks],
         plugins=[AtomicCheckpointIO()],
     )
-    ckpt_path = find_resume_checkpoint(cfg.resume, run_dir, run_dir.parent)
-    if ckpt_path is not None:
-        check_resume_checkpoint(ckpt_path, module.state_dict(), cfg.optim.name)
-        print(f"resuming from {ckpt_path}")
     seconds = fit(trainer, module, datamodule, ckpt_path, interrupt)
     if not trainer.is_global_zero or not cfg.eval.final_table:
         return {}

@@ -222,3 +222,24 @@ def test_gpu_trainer_without_a_gpu_is_one_line(pretrain_config, tmp_path):
 def test_vit_follows_the_data_image_size(pretrain_config):
     cfg = pretrain_config("model=vit_small")
     assert cfg.model.timm_kwargs.img_size == cfg.data.image_size == 32
+
+
+@pytest.mark.slow
+def test_resume_in_place_keeps_the_metrics_rows(pretrain_config, tmp_path):
+    """Resuming into the same run directory (resume=auto, a requeued job) appends to metrics.csv:
+    the same steps as one uninterrupted run, none lost, none twice."""
+    quick = [*QUICK_EVAL, "eval.every_n_epochs=1"]
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    run_pretraining(pretrain_config(*quick, "epochs=2"), whole)
+    run_pretraining(pretrain_config(*quick, "epochs=2", "+trainer.max_steps=22"), parts)
+    header = (parts / "metrics.csv").read_text().splitlines()[0].split(",")
+    late_row = ",".join("999" if key == "step" else "" for key in header)  # after the checkpoint
+    (parts / "metrics.csv").write_text((parts / "metrics.csv").read_text() + late_row + "\n")
+    run_pretraining(pretrain_config(*quick, "epochs=2", "resume=auto"), parts)
+    assert logged_steps(parts) == logged_steps(whole)
+
+
+def logged_steps(run_dir) -> list[int]:
+    rows = (run_dir / "metrics.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    return [int(row.split(",")[header.index("step")]) for row in rows[1:]]

@@ -1,18 +1,67 @@
-"""Loggers from the `logger` config group: CSV always, TensorBoard and wandb on request."""
+"""Loggers from the `logger` config group: CSV always, TensorBoard and wandb on request.
+
+metrics.csv survives a resume into the same run directory: the rows logged before the
+checkpoint's step stay, the ones after it (to be trained again) go.
+"""
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from typing import Any
 
 from pytorch_lightning.loggers import CSVLogger, Logger, TensorBoardLogger
+from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 
 
-def build_loggers(logger_cfg: dict[str, Any], run_dir: Path) -> list[Logger]:
-    """metrics.csv in `run_dir`; wandb runs offline unless `wandb.project` is set."""
+class ResumableWriter(ExperimentWriter):
+    """Lightning's CSV writer, but an existing metrics.csv is cut at `resume_step` and appended
+    to (Lightning deletes it whenever the folder is not empty, and `.hydra/` always is there)."""
+
+    def __init__(self, log_dir: str, resume_step: int | None) -> None:
+        self.resume_step = resume_step
+        super().__init__(log_dir)
+
+    def _check_log_dir_exists(self) -> None:
+        path = Path(self.metrics_file_path)
+        if not path.is_file():
+            return
+        with path.open(newline="") as file:
+            reader = csv.DictReader(file)
+            keys = list(reader.fieldnames or [])
+            rows = [r for r in reader if self.resume_step and int(r["step"] or 0) < self.resume_step]
+        if not rows:
+            path.unlink()
+            return
+        with path.open("w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=keys)
+            writer.writeheader()
+            writer.writerows(rows)
+        self.metrics_keys = keys
+
+
+class ResumableCSVLogger(CSVLogger):
+    """`metrics.csv` in the run directory, continued across resumes (see ResumableWriter)."""
+
+    def __init__(self, run_dir: Path, resume_step: int | None = None) -> None:
+        super().__init__(save_dir=run_dir, name="", version="")
+        self.resume_step = resume_step
+
+    @property
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            self._experiment = ResumableWriter(self.log_dir, self.resume_step)
+        return self._experiment
+
+
+def build_loggers(
+    logger_cfg: dict[str, Any], run_dir: Path, resume_step: int | None = None
+) -> list[Logger]:
+    """metrics.csv in `run_dir` (kept up to `resume_step` when resuming there); wandb runs
+    offline unless `wandb.project` is set."""
     loggers: list[Logger] = []
     if logger_cfg.get("csv", True):
-        loggers.append(CSVLogger(save_dir=run_dir, name="", version=""))
+        loggers.append(ResumableCSVLogger(run_dir, resume_step))
     if logger_cfg.get("tensorboard"):
         loggers.append(TensorBoardLogger(save_dir=run_dir, name="", version="tensorboard"))
     wandb_cfg = logger_cfg.get("wandb")

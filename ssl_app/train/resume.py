@@ -70,9 +70,9 @@ def _mtime(path: Path) -> float:
     return path.stat().st_mtime
 
 
-def check_resume_checkpoint(path: Path, expected_state: dict, optimizer: str) -> None:
-    """Refuse a file that is not a checkpoint, holds another architecture or was trained
-    with another optimiser (its state would not load), with one line."""
+def check_resume_checkpoint(path: Path, expected_state: dict, optimizer: str) -> int:
+    """The checkpoint's global step; refuses a file that is not a checkpoint, holds another
+    architecture or was trained with another optimiser (its state would not load), in one line."""
     ckpt = read_checkpoint(path)
     state, cfg = ckpt["state_dict"], ckpt["hyper_parameters"]["cfg"]
     mismatched = [
@@ -93,3 +93,4 @@ def check_resume_checkpoint(path: Path, expected_state: dict, optimizer: str) ->
             f"'{path}' was trained with optim={saved}, this run uses optim={optimizer}; "
             f"pass optim={saved} to resume it or start without resume"
         )
+    return int(ckpt.get("global_step", 0))
