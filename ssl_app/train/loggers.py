@@ -29,7 +29,8 @@ class ResumableWriter(ExperimentWriter):
         with path.open(newline="") as file:
             reader = csv.DictReader(file)
             keys = list(reader.fieldnames or [])
-            rows = [r for r in reader if self.resume_step and int(r["step"] or 0) < self.resume_step]
+            keep_below = self.resume_step or 0
+            rows = [row for row in reader if int(row["step"] or 0) < keep_below]
         if not rows:
             path.unlink()
             return
