@@ -8,6 +8,7 @@ results.json and plots.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -86,6 +87,18 @@ def run_callbacks(cfg: DictConfig, run_dir: Path, datamodule) -> list[pl.Callbac
     return callbacks
 
 
+def continued_run_dir(resume: Any, ckpt_path: Path, run_dir: Path) -> Path:
+    """`resume=true` continues the newest run in its own directory (the fresh one Hydra made
+    for this call is removed while it holds only its config); other resumes stay in `run_dir`."""
+    if resume not in (True, "true") or ckpt_path.parent.name != "checkpoints":
+        return run_dir
+    previous = ckpt_path.parent.parent
+    made_by_hydra = (run_dir / ".hydra").is_dir() and previous.resolve() != run_dir.resolve()
+    if made_by_hydra and {p.name for p in run_dir.iterdir()} <= {".hydra", "pretrain.log"}:
+        shutil.rmtree(run_dir)
+    return previous
+
+
 def run_pretraining(
     cfg: DictConfig, run_dir: Path, extra_callbacks: Sequence[pl.Callback] = ()
 ) -> dict[str, Any]:
@@ -96,8 +109,10 @@ def run_pretraining(
     ckpt_path = find_resume_checkpoint(cfg.resume, run_dir, run_dir.parent)
     resume_step = None
     if ckpt_path is not None:
-        resume_step = check_resume_checkpoint(ckpt_path, module.state_dict(), cfg.optim.name)
-        print(f"resuming from {ckpt_path} (step {resume_step})")
+        state = module.state_dict()
+        resume_step = check_resume_checkpoint(ckpt_path, state, cfg.optim.name, cfg.epochs)
+        run_dir = continued_run_dir(cfg.resume, ckpt_path, run_dir)
+        print(f"resuming from {ckpt_path} (step {resume_step}) in {run_dir}")
     interrupt = SaveOnInterrupt(run_dir / "checkpoints")
     trainer = pl.Trainer(
         **cfg.trainer,

@@ -243,3 +243,22 @@ def logged_steps(run_dir) -> list[int]:
     rows = (run_dir / "metrics.csv").read_text().splitlines()
     header = rows[0].split(",")
     return [int(row.split(",")[header.index("step")]) for row in rows[1:]]
+
+
+@pytest.mark.slow
+def test_resume_true_continues_the_newest_run_in_its_directory(tmp_path):
+    """`ssl-pretrain resume=true` continues outputs/pretrain/<newest> in place (with a note on
+    the changed epochs), and the fresh directory Hydra made for the call is removed."""
+    root = tmp_path / "outputs"
+    first, second = root / "run-1", root / "run-2"
+    base = [sys.executable, "-m", "ssl_app.pretrain", *TINY_RUN, *QUICK_EVAL]
+    subprocess.run([*base, f"hydra.run.dir={first}"], check=True, capture_output=True)
+    done = subprocess.run(
+        [*base, "epochs=2", "resume=true", f"hydra.run.dir={second}"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"in {first}" in done.stdout and "planned for epochs=1" in done.stdout
+    assert not second.exists()
+    assert steps_in(first / "checkpoints" / "last.ckpt") == 2 * (1437 // 64)

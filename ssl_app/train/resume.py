@@ -70,9 +70,12 @@ def _mtime(path: Path) -> float:
     return path.stat().st_mtime
 
 
-def check_resume_checkpoint(path: Path, expected_state: dict, optimizer: str) -> int:
+def check_resume_checkpoint(
+    path: Path, expected_state: dict, optimizer: str, epochs: int | None = None
+) -> int:
     """The checkpoint's global step; refuses a file that is not a checkpoint, holds another
-    architecture or was trained with another optimiser (its state would not load), in one line."""
+    architecture or was trained with another optimiser (its state would not load), in one line.
+    A different `epochs` is applied and said: the cosine schedule is re-planned over it."""
     ckpt = read_checkpoint(path)
     state, cfg = ckpt["state_dict"], ckpt["hyper_parameters"]["cfg"]
     mismatched = [
@@ -92,5 +95,11 @@ def check_resume_checkpoint(path: Path, expected_state: dict, optimizer: str) ->
         raise CheckpointError(
             f"'{path}' was trained with optim={saved}, this run uses optim={optimizer}; "
             f"pass optim={saved} to resume it or start without resume"
+        )
+    saved_epochs = cfg.get("epochs")
+    if epochs is not None and saved_epochs not in (None, epochs):
+        print(
+            f"note: {path} was planned for epochs={saved_epochs}; continuing with epochs={epochs}, "
+            f"the lr schedule re-planned over that (pass epochs={saved_epochs} to keep it)"
         )
     return int(ckpt.get("global_step", 0))
