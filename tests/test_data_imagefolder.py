@@ -107,18 +107,22 @@ def test_labelled_datamodule_resizes_variable_images(tmp_path):
     assert images.shape == (4, 3, 8, 8) and labels.tolist() == [0, 0, 1, 1]
 
 
-def test_device_views_of_a_folder_decode_to_one_size_then_augment(tmp_path):
-    """`augment=gpu` on files: workers decode every image to one uint8 size (8 / 0.875 -> 9 px),
-    the two views are made from the batch."""
+def test_device_views_of_a_folder_decode_once_to_one_size_then_augment(tmp_path, monkeypatch):
+    """`augment=gpu` on files: every image decoded once to one uint8 size (8 / 0.875 -> 9 px)
+    and held in memory, batched by index; too large to hold, workers decode every batch."""
     _labelled(tmp_path)
-    dm = ContrastiveDataModule(
-        name="imagefolder", root=str(tmp_path), image_size=8, batch_size=4, augment="gpu"
-    )
+    kwargs = dict(name="imagefolder", root=str(tmp_path), image_size=8, batch_size=4)
+    dm = ContrastiveDataModule(**kwargs, augment="gpu")
+    dm.setup("fit")
+    index = next(iter(dm.train_dataloader()))
+    assert index.dtype == torch.int64 and dm._resident.images.shape == (6, 3, 9, 9)
+    (v1, v2), labels = dm.on_after_batch_transfer(index, 0)
+    assert v1.shape == v2.shape == (4, 3, 8, 8) and v1.dtype == torch.float32
+    monkeypatch.setattr("ssl_app.data.datamodule.RESIDENT_BYTES", 0)
+    dm = ContrastiveDataModule(**kwargs, augment="gpu")
     dm.setup("fit")
     images, labels = next(iter(dm.train_dataloader()))
     assert images.dtype == torch.uint8 and images.shape == (4, 3, 9, 9)
-    (v1, v2), _ = dm.on_after_batch_transfer((images, labels), 0)
-    assert v1.shape == v2.shape == (4, 3, 8, 8) and v1.dtype == torch.float32
 
 
 def test_unlabelled_datamodule_has_no_labels(tmp_path):
@@ -129,7 +133,7 @@ def test_unlabelled_datamodule_has_no_labels(tmp_path):
     assert not dm.has_labels and dm.info.num_classes is None
     with pytest.warns(UserWarning, match="skipped 3"):
         dm.setup("fit")
-    _, labels = next(iter(dm.train_dataloader()))
+    _, labels = next(dm.view_pair_batches())
     assert labels.tolist() == [-1, -1]
     with pytest.raises(DataError, match="no labels"):
         dm.eval_dataloaders()

@@ -14,10 +14,10 @@ import pytorch_lightning as pl
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from ssl_app.data.base import DATASETS, TensorImages, Transformed
+from ssl_app.data.base import DATASETS, Transformed
 from ssl_app.data.batch_views import BatchViews
 from ssl_app.data.datasets import build_dataset, dataset_info
-from ssl_app.data.resident import Indices, ResidentImages, fixed_size
+from ssl_app.data.resident import Indices, ResidentImages, fixed_size, in_memory
 from ssl_app.data.splits import carve_validation
 from ssl_app.data.views import (
     EVAL_CROP_RATIO,
@@ -30,6 +30,7 @@ from ssl_app.errors import ConfigError, DataError, require_known_keys, require_p
 
 AUGMENT_MODES = ("cpu", "gpu", "auto")  # gpu: batched on the training device (CPU tensors too)
 BATCHED_ON_CPU_MAX_SIZE = 64
+RESIDENT_BYTES = 4 * 2**30  # device views: training sets up to this size (uint8) live on the device
 OWN_TARGET = "ssl_app.data.datamodule.ContrastiveDataModule"  # what configs before 0.2 carried
 
 
@@ -162,14 +163,15 @@ class ContrastiveDataModule(pl.LightningDataModule):
             views = TwoViews(build_view_transform(self.image_size, self.info, self.views))
             return self._loader(Transformed(dataset, views), self.batch_size, train=True)
         self.device_views = BatchViews(self.image_size, self.info, self.views)
-        if isinstance(dataset, TensorImages):
-            self._resident = ResidentImages(dataset.images, dataset.labels)
-            indices = Indices(len(dataset))
-            return DataLoader(indices, batch_size=self.batch_size, shuffle=True, drop_last=True)
-        if self.info.image_size is not None:  # one native size already: batch as it comes
+        size = self.info.image_size or round(self.image_size / EVAL_CROP_RATIO)
+        if self.info.image_size is None:  # images of many sizes: decoded to one
+            dataset = Transformed(dataset, fixed_size(size))
+        if self._resident is None and len(dataset) * self.info.channels * size**2 <= RESIDENT_BYTES:
+            self._resident = ResidentImages(*in_memory(dataset, self.num_workers))
+        if self._resident is None:  # too large to hold: workers decode every batch
             return self._loader(dataset, self.batch_size, train=True)
-        decode = fixed_size(round(self.image_size / EVAL_CROP_RATIO))
-        return self._loader(Transformed(dataset, decode), self.batch_size, train=True)
+        indices = Indices(len(dataset))
+        return DataLoader(indices, batch_size=self.batch_size, shuffle=True, drop_last=True)
 
     def view_pair_batches(self) -> Iterator[tuple[tuple[Tensor, Tensor], Tensor]]:
         """`((view1, view2), labels)` training batches on the CPU, whichever augment path."""

@@ -1,15 +1,18 @@
 """Training input for views made on the device (`data.augment=gpu`): the loader yields only
 uint8 images or indices, and every random step happens in one batched pass on the device.
 
-In-memory data sets are held on the device once and batched by index, with no loader workers;
-others keep workers that decode each image to one fixed size.
+Training sets up to a few GiB (digits, Fashion-MNIST, CIFAR, STL-10, a small image folder after
+one decode to a fixed size) are held on the device as one uint8 tensor and batched by index,
+with no loader workers; larger ones keep workers that decode each batch to that size.
 """
 
 from __future__ import annotations
 
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
+
+from ssl_app.data.base import TensorImages
 
 
 class Indices(Dataset):
@@ -37,6 +40,16 @@ class ResidentImages:
             self.images = self.images.to(index.device)
             self.labels = self.labels.to(index.device)
         return self.images[index], self.labels[index]
+
+
+def in_memory(dataset: Dataset, workers: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(uint8 images, labels) of a data set of one image size: the stored tensors of an
+    in-memory one, else every item decoded once (by loader workers)."""
+    if isinstance(dataset, TensorImages):
+        return dataset.images, dataset.labels
+    loader = DataLoader(dataset, batch_size=256, num_workers=workers)
+    images, labels = zip(*loader, strict=True)
+    return torch.cat(images), torch.cat(labels)
 
 
 def fixed_size(size: int) -> v2.Compose:
