@@ -80,6 +80,7 @@ def test_resume_rejects_non_checkpoint_and_other_architecture(pretrain_config, t
         ("epochs=abc", "epochs must be > 0 and finite"),
         ("eval.every_n_epochs=0", "eval.every_n_epochs must be > 0"),
         ("data.views.crop_scale=[0.5]", "crop_scale is \\[min, max\\], got \\[0.5\\]"),
+        ("data.views.crop_scale=[a,b]", "crop_scale is \\[min, max\\], got \\['a', 'b'\\]"),
         ("optim.name=adamx", "unknown optimiser 'adamx'"),
         ("model.backbone=resnet19", "unknown backbone 'resnet19'"),
     ],

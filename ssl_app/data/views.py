@@ -46,7 +46,8 @@ class ViewConfig:
             raise ConfigError(f"unknown data.views key(s) {unknown}; known: {', '.join(known)}")
         if "crop_scale" in views:
             scale = views["crop_scale"]
-            if isinstance(scale, str) or len(scale) != 2:
+            numbers = not isinstance(scale, str) and all(isinstance(s, (int, float)) for s in scale)
+            if not numbers or len(scale) != 2:
                 raise ConfigError(f"data.views.crop_scale is [min, max], got {scale}")
             views["crop_scale"] = tuple(float(s) for s in scale)
         config = cls(**views)
