@@ -22,3 +22,16 @@ def test_composition_errors_are_one_line_and_exit_2(tmp_path, module, override, 
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1, done.stderr
     assert lines[0].startswith("error: ") and message in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("module", "opening"),
+    [("pretrain", "ssl-pretrain: contrastive (InfoNCE) pretraining"), ("evaluate", "ssl-eval: ")],
+)
+def test_help_describes_the_command_with_examples(module, opening):
+    cmd = [sys.executable, "-m", f"ssl_app.{module}", "--help"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.startswith(opening)
+    assert done.stdout.count("  ssl-") >= 3  # three examples
+    if module == "evaluate":
+        assert "model: " not in done.stdout  # no groups that ssl-eval would refuse
