@@ -31,7 +31,7 @@ from ssl_app.errors import ConfigError, DataError, require_known_keys, require_p
 AUGMENT_MODES = ("cpu", "gpu", "auto")  # gpu: batched on the training device (CPU tensors too)
 BATCHED_ON_CPU_MAX_SIZE = 64
 RESIDENT_BYTES = 4 * 2**30  # device views: training sets up to this size (uint8) live on the device
-OWN_TARGET = "ssl_app.data.datamodule.ContrastiveDataModule"  # what configs before 0.2 carried
+OWN_TARGET = "ssl_app.data.datamodule.ContrastiveDataModule"  # what older run configs carry
 
 
 class ContrastiveDataModule(pl.LightningDataModule):
