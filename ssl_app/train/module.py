@@ -68,10 +68,12 @@ class ContrastiveModule(pl.LightningModule):
         """Backbone features (what evaluation and export use)."""
         return self.backbone(x)
 
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]:
+        """The loss, and the detached backbone features of both views (for the online probe)."""
         (x1, x2), _ = batch
         x = torch.cat([x1, x2]).contiguous(memory_format=self.memory_format)
-        z = self.head(self.backbone(x))
+        features = self.backbone(x)
+        z = self.head(features)
         targets = {}
         if self.target is not None:
             with torch.no_grad():
@@ -84,7 +86,7 @@ class ContrastiveModule(pl.LightningModule):
         self.log("train/loss", loss, prog_bar=True, sync_dist=True)
         self.log_dict(stats, sync_dist=True)
         self.log("lr", self.optimizers().param_groups[0]["lr"], prog_bar=True)
-        return loss
+        return {"loss": loss, "features": features.detach()}
 
     @property
     def memory_format(self) -> torch.memory_format:
