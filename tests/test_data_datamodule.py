@@ -104,8 +104,28 @@ def test_device_views_batch_indices_then_make_both_views():
     assert index.dtype == torch.int64 and index.shape == (16,)
     (v1, v2), labels = dm.on_after_batch_transfer(index, 0)
     assert v1.shape == v2.shape == (16, 1, 32, 32) and v1.dtype == torch.float32
-    assert torch.equal(labels, dm._split("pretrain").labels[index])
+    expected = dm._split("pretrain").labels[index].clone()
+    expected[torch.isin(index, torch.as_tensor(dm._split("val").indices))] = -1
+    assert torch.equal(labels, expected)
     assert not torch.equal(v1, v2)
+
+
+@pytest.mark.parametrize("augment", ["cpu", "gpu"])
+def test_training_batches_hide_exactly_the_validation_labels(augment):
+    """The online linear probe learns from training batches and is scored on validation:
+    every validation image arrives unlabelled (-1), every other with its label."""
+    dm = _digits(augment=augment)
+    truth = dm._split("pretrain").labels
+    hidden = torch.zeros(len(truth), dtype=torch.bool)
+    hidden[dm._split("val").indices] = True
+    dataset = dm.train_dataloader().dataset
+    if augment == "gpu":
+        _, labels = dm.on_after_batch_transfer(torch.arange(len(truth)), 0)
+    else:
+        labels = torch.as_tensor([dataset.base[i][1] for i in range(len(truth))])
+    assert 0 < hidden.sum() < len(truth) and (truth >= 0).all()
+    assert (labels[hidden] == -1).all()
+    assert torch.equal(labels[~hidden], truth[~hidden])
 
 
 def test_augment_auto_on_cpu_batches_small_images_only_and_bad_mode_is_refused():

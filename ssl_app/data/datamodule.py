@@ -18,7 +18,7 @@ from ssl_app.data.base import DATASETS, Transformed
 from ssl_app.data.batch_views import BatchViews
 from ssl_app.data.datasets import build_dataset, dataset_info
 from ssl_app.data.resident import Indices, ResidentImages, fixed_size, in_memory
-from ssl_app.data.splits import carve_validation
+from ssl_app.data.splits import carve_validation, hide_labels
 from ssl_app.data.views import (
     EVAL_CROP_RATIO,
     TwoViews,
@@ -153,7 +153,7 @@ class ContrastiveDataModule(pl.LightningDataModule):
 
         Per-sample CPU views: `((view1, view2), labels)`. Device views: indices or fixed-size
         uint8 images, turned into the two views by `on_after_batch_transfer`."""
-        dataset = self._split("pretrain")
+        dataset = self._pretrain_set()
         if len(dataset) < self.batch_size:
             raise DataError(
                 f"data set '{self.name}' has {len(dataset)} training images, fewer than "
@@ -172,6 +172,13 @@ class ContrastiveDataModule(pl.LightningDataModule):
             return self._loader(dataset, self.batch_size, train=True)
         indices = Indices(len(dataset))
         return DataLoader(indices, batch_size=self.batch_size, shuffle=True, drop_last=True)
+
+    def _pretrain_set(self) -> Dataset:
+        """The pretrain split with the validation images' labels hidden (-1). The validation
+        indices are positions in the training split, which every pretrain split begins with
+        (the same split, or STL-10's train followed by its unlabelled images)."""
+        dataset = self._split("pretrain")
+        return hide_labels(dataset, self._split("val").indices) if self.has_labels else dataset
 
     def view_pair_batches(self) -> Iterator[tuple[tuple[Tensor, Tensor], Tensor]]:
         """`((view1, view2), labels)` training batches on the CPU, whichever augment path."""

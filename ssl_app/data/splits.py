@@ -10,6 +10,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 from torch.utils.data import Dataset, Subset
 
+from ssl_app.data.base import TensorImages
 from ssl_app.errors import ConfigError
 
 SPLIT_SEED = 0
@@ -45,3 +46,27 @@ def carve_validation(train: Dataset, fraction: float) -> tuple[Subset, Subset]:
     """(train minus validation, validation) views of a labelled training split."""
     kept, val = validation_indices(labels_of(train), fraction)
     return Subset(train, kept.tolist()), Subset(train, val.tolist())
+
+
+class HiddenLabels(Dataset):
+    """`base` with the label of every index in `hidden` replaced by -1 (unlabelled)."""
+
+    def __init__(self, base: Dataset, hidden: list[int]) -> None:
+        self.base, self.hidden = base, frozenset(hidden)
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, index: int):
+        image, label = self.base[index]
+        return image, -1 if index in self.hidden else label
+
+
+def hide_labels(dataset: Dataset, hidden: list[int]) -> Dataset:
+    """`dataset` with label -1 at `hidden`: training batches carry no validation labels, so the
+    online linear probe that learns from them is scored on images it never saw labelled."""
+    if isinstance(dataset, TensorImages):  # stays in memory as one tensor (device views)
+        labels = dataset.labels.clone()
+        labels[hidden] = -1
+        return TensorImages(dataset.images, labels, dataset.info)
+    return HiddenLabels(dataset, hidden)
