@@ -39,7 +39,7 @@ from ssl_app.eval.sources import (
 
 def features_of(source: Source, data_cfg: DictConfig, cfg: DictConfig, cache: FeatureCache):
     """(datamodule, train features, test features) of the source on `data_cfg`."""
-    datamodule = build_datamodule(data_cfg, source.creation)
+    datamodule = build_datamodule(data_cfg, source.spec)
     loaders = datamodule.eval_dataloaders()
     data = OmegaConf.to_container(data_cfg, resolve=True)
     return datamodule, *(
@@ -51,7 +51,7 @@ def features_of(source: Source, data_cfg: DictConfig, cfg: DictConfig, cache: Fe
 def ood_features(source: Source, data_cfg: DictConfig, cfg: DictConfig, cache: FeatureCache):
     """Test features of `ood_data`, at the image size of the in-distribution data."""
     ood_cfg = with_workers(compose_data(cfg.ood_data, data_cfg.image_size), cfg.num_workers)
-    datamodule = build_datamodule(ood_cfg, source.creation)
+    datamodule = build_datamodule(ood_cfg, source.spec)
     data = OmegaConf.to_container(ood_cfg, resolve=True)
     loader = datamodule.eval_dataloaders()[1]
     return split_features(source.backbone, loader, "test", data, cache, cfg)
@@ -89,7 +89,7 @@ def feature_protocols(source: Source, data_cfg: DictConfig, cfg: DictConfig, tod
 
 def backbone_protocols(source: Source, data_cfg: DictConfig, cfg: DictConfig, todo: list[str]):
     """Protocols that run the backbone on images (linear_sgd): (datamodule, None, results)."""
-    datamodule = build_datamodule(data_cfg, source.creation)
+    datamodule = build_datamodule(data_cfg, source.spec)
     results = Results(rows={source.label: {}})
     run_linear_sgd(source.label, source.backbone, datamodule, cfg, results)
     return datamodule, None, results

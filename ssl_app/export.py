@@ -6,17 +6,14 @@ The export loads with plain timm for stock architectures and with
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from ssl_app.errors import ConfigError, exit_on_user_error
-from ssl_app.eval.checkpoint import (
-    backbone_from_checkpoint,
-    config_hash,
-    creation_args,
-    run_checkpoint,
-)
+from ssl_app.models.checkpoint import BackboneSpec, backbone_from_checkpoint, run_checkpoint
 from ssl_app.models.exported import export_backbone
 
 KEYS = ("run_dir", "checkpoint", "out")
@@ -45,6 +42,12 @@ def parse_args(argv: list[str]) -> dict[str, str]:
     return args
 
 
+def config_hash(cfg: dict[str, Any]) -> str:
+    """Short stable hash of a run config (sorted JSON), to tell exports of runs apart."""
+    text = json.dumps(cfg, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def export_meta(cfg: dict[str, Any], checkpoint: Path) -> dict[str, Any]:
     """Normalisation, input size and provenance of the run, for the export's JSON."""
     from ssl_app.data import dataset_info
@@ -66,7 +69,8 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path) -> Path:
     """Export the backbone of an ssl-pretrain checkpoint to `out`; returns the weights path."""
     backbone, cfg, _ = backbone_from_checkpoint(checkpoint)
     meta = export_meta(cfg, Path(checkpoint))
-    return export_backbone(backbone, out, creation_args(cfg["model"]), meta)
+    spec = BackboneSpec.from_run_config(cfg["model"])
+    return export_backbone(backbone, out, spec.to_dict(), meta)
 
 
 @exit_on_user_error

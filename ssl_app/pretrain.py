@@ -25,6 +25,7 @@ from ssl_app.data import DatasetInfo, dataset_info
 from ssl_app.data.datamodule import ContrastiveDataModule
 from ssl_app.errors import ConfigError, exit_on_user_error, require_positive
 from ssl_app.eval.report import print_results_table
+from ssl_app.models.checkpoint import BackboneSpec
 from ssl_app.train.callbacks import (
     OnlineKNN,
     SaveOnInterrupt,
@@ -34,7 +35,7 @@ from ssl_app.train.callbacks import (
 from ssl_app.train.checkpoint_io import AtomicCheckpointIO
 from ssl_app.train.final_eval import evaluate_backbones, verdict
 from ssl_app.train.loggers import build_loggers
-from ssl_app.train.module import ContrastiveModule, build_backbone_from_config
+from ssl_app.train.module import ContrastiveModule
 from ssl_app.train.resume import check_resume_checkpoint, find_resume_checkpoint
 
 
@@ -158,7 +159,7 @@ def final_results(
     backbones = {"learned": module.backbone.eval()}
     if config["eval"]["baselines"]:
         pl.seed_everything(config["seed"])
-        backbones["random init"] = build_backbone_from_config(config["model"]).eval()
+        backbones["random init"] = BackboneSpec.from_run_config(config["model"]).build().eval()
     rows = evaluate_backbones(backbones, datamodule.eval_dataloaders(), config["eval"], device)
     results = {
         "backbone": config["model"]["backbone"],

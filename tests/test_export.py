@@ -10,10 +10,9 @@ import timm
 import torch
 
 from ssl_app.errors import CheckpointError, ConfigError
-from ssl_app.eval.checkpoint import backbone_from_checkpoint, read_checkpoint
 from ssl_app.export import export_checkpoint, main, parse_args
 from ssl_app.models import create_backbone, load_backbone
-from ssl_app.models.exported import load_state_strict
+from ssl_app.models.checkpoint import backbone_from_checkpoint, load_state_strict, read_checkpoint
 
 
 def make_checkpoint(

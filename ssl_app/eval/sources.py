@@ -14,12 +14,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ssl_app.data.datamodule import ContrastiveDataModule
 from ssl_app.errors import ConfigError
-from ssl_app.eval.checkpoint import (
-    backbone_from_checkpoint,
-    creation_args,
-    random_backbone,
-    run_checkpoint,
-)
+from ssl_app.models.checkpoint import BackboneSpec, backbone_from_checkpoint, run_checkpoint
 from ssl_app.models.exported import exported_files, load_backbone, read_export_config
 
 NEEDS_SOURCE = (
@@ -34,7 +29,7 @@ class Source:
 
     label: str
     backbone: nn.Module | None
-    creation: dict[str, Any] | None  # architecture (create_backbone kwargs)
+    spec: BackboneSpec | None  # architecture
     data: dict[str, Any] | None  # data config of the training run, if known
     data_name: str | None  # data set name of an export, if known
     out_dir: Path
@@ -55,7 +50,8 @@ def _trained(cfg: DictConfig) -> Source | None:
         backbone = load_backbone(cfg.weights)
         data_name = config.get("data")
         provenance = {"weights": str(config_path.parent)}
-        return Source("learned", backbone, config["creation"], None, data_name, out, provenance)
+        spec = BackboneSpec.from_dict(config["creation"])
+        return Source("learned", backbone, spec, None, data_name, out, provenance)
     ckpt = None
     if cfg.checkpoint and cfg.checkpoint != "random":
         ckpt = Path(cfg.checkpoint)
@@ -65,8 +61,9 @@ def _trained(cfg: DictConfig) -> Source | None:
         return None
     backbone, run_cfg, step = backbone_from_checkpoint(ckpt)
     out = Path(cfg.run_dir) if cfg.run_dir else _checkpoint_dir(ckpt)
-    creation, provenance = creation_args(run_cfg["model"]), {"checkpoint": str(ckpt), "step": step}
-    return Source("learned", backbone, creation, run_cfg["data"], None, out, provenance)
+    spec = BackboneSpec.from_run_config(run_cfg["model"])
+    provenance = {"checkpoint": str(ckpt), "step": step}
+    return Source("learned", backbone, spec, run_cfg["data"], None, out, provenance)
 
 
 def resolve_source(cfg: DictConfig) -> Source:
@@ -80,7 +77,7 @@ def resolve_source(cfg: DictConfig) -> Source:
     if cfg.checkpoint == "random":
         if source is None:
             raise ConfigError(f"checkpoint=random needs the architecture; {NEEDS_SOURCE}")
-        source.label, source.backbone = "random init", random_backbone(source.creation, cfg.seed)
+        source.label, source.backbone = "random init", source.spec.random(cfg.seed)
         source.provenance = {"checkpoint": "random", "seed": cfg.seed}
     if source is None:
         raise ConfigError(f"nothing to evaluate; {NEEDS_SOURCE}")
@@ -107,13 +104,13 @@ def data_config(cfg: DictConfig, source: Source) -> DictConfig:
     raise ConfigError("no data set known for this evaluation; pass data=<name> (e.g. data=digits)")
 
 
-def build_datamodule(data_cfg: DictConfig, creation: dict[str, Any] | None):
+def build_datamodule(data_cfg: DictConfig, spec: BackboneSpec | None):
     """The data module, checked to feed as many channels as the backbone takes."""
     datamodule = ContrastiveDataModule.from_config(OmegaConf.to_container(data_cfg, resolve=True))
-    if creation is not None and datamodule.info.channels != creation["in_chans"]:
+    if spec is not None and datamodule.info.channels != spec.in_chans:
         raise ConfigError(
             f"data set '{datamodule.name}' has {datamodule.info.channels} channel(s) but the "
-            f"backbone takes {creation['in_chans']}; evaluate on a data set like the training one"
+            f"backbone takes {spec.in_chans}; evaluate on a data set like the training one"
         )
     datamodule.prepare_data()
     datamodule.setup("validate")

@@ -10,42 +10,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-import torch
 import torch.nn as nn
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ssl_app.errors import CheckpointError
-from ssl_app.models.backbone import create_backbone
+from ssl_app.models.checkpoint import BackboneSpec, load_state_strict
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 FORMAT = "ssl_app.backbone/1"
-
-
-def _first(keys: list[str], limit: int = 3) -> str:
-    more = f" (+{len(keys) - limit} more)" if len(keys) > limit else ""
-    return ", ".join(keys[:limit]) + more
-
-
-def load_state_strict(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
-    """`model.load_state_dict(state, strict=True)`, with a one-line CheckpointError naming the
-    keys that are missing, unexpected or of another shape."""
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    resized = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-    problems = [
-        f"{what}: {_first(keys)}"
-        for what, keys in (("missing", missing), ("unexpected", unexpected), ("shape", resized))
-        if keys
-    ]
-    if problems:
-        raise CheckpointError(
-            f"{source} does not fit the {type(model).__name__} backbone "
-            f"({'; '.join(problems)}); use weights of the same architecture and settings"
-        )
-    model.load_state_dict(state, strict=True)
 
 
 def export_backbone(
@@ -111,13 +85,7 @@ def load_backbone(path: str | Path) -> nn.Module:
     """Rebuild an exported backbone (small-image stem included) in eval mode."""
     weights, config_path = exported_files(path)
     config = read_export_config(config_path)
-    creation = config["creation"]
-    model = create_backbone(
-        creation["name"],
-        in_chans=creation["in_chans"],
-        small_images=creation["small_images"],
-        **creation.get("timm_kwargs", {}),
-    )
+    model = BackboneSpec.from_dict(config["creation"], f"'{config_path}' creation").build(False)
     try:
         state = load_file(weights)
     except (SafetensorError, OSError) as err:

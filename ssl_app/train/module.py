@@ -15,19 +15,9 @@ import torch
 import torch.nn as nn
 
 from ssl_app.losses import build_loss
-from ssl_app.models import ProjectionHead, create_backbone
+from ssl_app.models import ProjectionHead
+from ssl_app.models.checkpoint import BackboneSpec
 from ssl_app.train.optim import build_optimizer, build_scheduler, scaled_lr
-
-
-def build_backbone_from_config(model_cfg: dict[str, Any]) -> nn.Module:
-    """The backbone that `model_cfg` (the run config's `model` group) describes."""
-    return create_backbone(
-        model_cfg["backbone"],
-        in_chans=model_cfg["in_chans"],
-        small_images=model_cfg["small_images"],
-        pretrained=model_cfg.get("pretrained", False),
-        **model_cfg.get("timm_kwargs", {}),
-    )
 
 
 def frozen_copy(*modules: nn.Module) -> nn.Sequential:
@@ -53,7 +43,7 @@ class ContrastiveModule(pl.LightningModule):
         super().__init__()
         self.save_hyperparameters({"cfg": cfg})
         self.cfg = cfg
-        self.backbone = build_backbone_from_config(cfg["model"])
+        self.backbone = BackboneSpec.from_run_config(cfg["model"]).build()
         self.head = ProjectionHead(self.backbone.num_features, **cfg["model"]["head"])
         loss_cfg = dict(cfg["loss"])
         self.loss = build_loss(loss_cfg.pop("name"), **loss_cfg)

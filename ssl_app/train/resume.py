@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ssl_app.errors import CheckpointError
-from ssl_app.eval.checkpoint import read_checkpoint
+from ssl_app.models.checkpoint import read_checkpoint
 
 
 def find_resume_checkpoint(
