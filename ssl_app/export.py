@@ -1,7 +1,9 @@
-"""`ssl-export run_dir=... out=...`: the trained backbone as `model.safetensors` + `config.json`.
+"""`ssl-export run_dir=... out=...`: the trained backbone in timm's own format (`model.safetensors`
++ `config.json` with the eval preprocessing), optionally published to the Hugging Face Hub.
 
-The export loads with plain timm for stock architectures and with
-`ssl_app.models.load_backbone` always (also with a patched small-image stem).
+Stock architectures load with `timm.create_model("local-dir:DIR", pretrained=True)` (or
+`hf-hub:user/name`); `ssl_app.models.load_backbone` loads any export, a patched small-image
+stem included.
 """
 
 from __future__ import annotations
@@ -14,16 +16,22 @@ from typing import Any
 
 from ssl_app.errors import ConfigError, exit_on_user_error
 from ssl_app.models.checkpoint import BackboneSpec, backbone_from_checkpoint, run_checkpoint
-from ssl_app.models.exported import export_backbone
+from ssl_app.models.exported import export_backbone, publish_export
 
-KEYS = ("run_dir", "checkpoint", "out")
-USAGE = "usage: ssl-export run_dir=<run directory> | checkpoint=<.ckpt>  [out=<directory>]"
-HELP = """Write the trained backbone of an ssl-pretrain run as model.safetensors + config.json
-(default out: <run_dir>/export). Stock timm architectures load with plain timm; any export
-loads with ssl_app.models.load_backbone(out).
+KEYS = ("run_dir", "checkpoint", "out", "push_to_hub")
+USAGE = (
+    "usage: ssl-export run_dir=<run directory> | checkpoint=<.ckpt>  [out=<directory>] "
+    "[push_to_hub=<user/name>]"
+)
+HELP = """Write the trained backbone of an ssl-pretrain run in timm's format: model.safetensors +
+config.json with the data set's input size, mean/std, interpolation and crop_pct (default out:
+<run_dir>/export). Stock timm architectures load with timm.create_model("local-dir:OUT",
+pretrained=True); any export loads with ssl_app.models.load_backbone(OUT). push_to_hub=user/name
+also publishes the folder to the Hugging Face Hub (log in first: hf auth login).
 
   ssl-export run_dir=outputs/pretrain/2026-11-27_12-00-00
-  ssl-export checkpoint=outputs/pretrain/.../checkpoints/best-knn.ckpt out=my_encoder"""
+  ssl-export checkpoint=outputs/pretrain/.../checkpoints/best-knn.ckpt out=my_encoder
+  ssl-export run_dir=outputs/pretrain/2026-11-27_12-00-00 push_to_hub=me/simclr-digits"""
 
 
 def parse_args(argv: list[str]) -> dict[str, str]:
@@ -48,18 +56,20 @@ def config_hash(cfg: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def export_meta(cfg: dict[str, Any], checkpoint: Path) -> dict[str, Any]:
-    """Normalisation, input size and provenance of the run, for the export's JSON."""
+def export_preprocessing(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The run's eval transform (input size, interpolation, crop_pct, mean, std) in timm's terms."""
     from ssl_app.data import dataset_info
+    from ssl_app.data.views import eval_preprocessing
 
     data = cfg["data"]
     info = dataset_info(data["name"], data.get("root"), **(data.get("dataset_kwargs") or {}))
-    size = int(data["image_size"])
+    return eval_preprocessing(int(data["image_size"]), info)
+
+
+def export_meta(cfg: dict[str, Any], checkpoint: Path) -> dict[str, Any]:
+    """Provenance of the run, for the export's JSON."""
     return {
-        "mean": list(info.mean),
-        "std": list(info.std),
-        "input_size": [int(cfg["model"]["in_chans"]), size, size],
-        "data": data["name"],
+        "data": cfg["data"]["name"],
         "config_hash": config_hash(cfg),
         "source_checkpoint": str(checkpoint),
     }
@@ -68,9 +78,9 @@ def export_meta(cfg: dict[str, Any], checkpoint: Path) -> dict[str, Any]:
 def export_checkpoint(checkpoint: str | Path, out: str | Path) -> Path:
     """Export the backbone of an ssl-pretrain checkpoint to `out`; returns the weights path."""
     backbone, cfg, _ = backbone_from_checkpoint(checkpoint)
-    meta = export_meta(cfg, Path(checkpoint))
     spec = BackboneSpec.from_run_config(cfg["model"])
-    return export_backbone(backbone, out, spec.to_dict(), meta)
+    meta = export_meta(cfg, Path(checkpoint))
+    return export_backbone(backbone, out, spec, export_preprocessing(cfg), meta)
 
 
 @exit_on_user_error
@@ -84,6 +94,9 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.get("out") or default_out)
     weights = export_checkpoint(checkpoint, out)
     print(f"exported {checkpoint} -> {weights} (+ {weights.parent / 'config.json'})")
+    if args.get("push_to_hub"):
+        repo = args["push_to_hub"]
+        print(f"published {out} -> {publish_export(out, repo)} (timm name: hf-hub:{repo})")
 
 
 if __name__ == "__main__":

@@ -124,12 +124,35 @@ def build_view_transform(image_size: int, info: DatasetInfo, views: ViewConfig) 
     return v2.Compose(steps)
 
 
+def eval_resize(image_size: int, info: DatasetInfo) -> int | None:
+    """The side the eval transform resizes to before its centre crop (None: native size, kept)."""
+    if info.image_size == image_size:
+        return None
+    return image_size if info.image_size else round(image_size / EVAL_CROP_RATIO)
+
+
+def eval_preprocessing(image_size: int, info: DatasetInfo) -> dict:
+    """The eval transform in timm's `pretrained_cfg` terms (input_size, interpolation, crop_pct,
+    mean, std), so `timm.data.create_transform` rebuilds it for exported models.
+
+    timm resizes to floor(image_size / crop_pct): crop_pct aims at the middle of the resize
+    side's pixel, so float rounding cannot land one pixel short."""
+    resize = eval_resize(image_size, info) or image_size
+    return {
+        "input_size": (info.channels, image_size, image_size),
+        "interpolation": "bilinear",
+        "crop_pct": 1.0 if resize == image_size else image_size / (resize + 0.5),
+        "mean": tuple(info.mean),
+        "std": tuple(info.std),
+    }
+
+
 def build_eval_transform(image_size: int, info: DatasetInfo) -> v2.Compose:
-    """Deterministic: resize + centre crop (skipped at the native size) + normalise."""
+    """Deterministic: bilinear resize + centre crop (skipped at the native size) + normalise."""
     steps: list[Callable] = []
-    if info.image_size != image_size:
-        resize = image_size if info.image_size else round(image_size / EVAL_CROP_RATIO)
-        steps += [v2.Resize(resize, antialias=True), v2.CenterCrop(image_size)]
+    if resize := eval_resize(image_size, info):
+        bilinear = v2.InterpolationMode.BILINEAR
+        steps += [v2.Resize(resize, bilinear, antialias=True), v2.CenterCrop(image_size)]
     steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(info.mean, info.std)]
     return v2.Compose(steps)
 
