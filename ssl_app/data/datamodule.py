@@ -214,9 +214,11 @@ class ContrastiveDataModule(pl.LightningDataModule):
         if not self.has_labels:
             raise DataError(f"data set '{self.name}' has no labels; kNN and linear probe need them")
         if (bank, queries) not in self._loaders:
-            transform = build_eval_transform(self.image_size, self.info)
-            self._loaders[bank, queries] = tuple(
-                self._loader(Transformed(self._split(s), transform), self.eval_batch_size, False)
-                for s in (bank, queries)
-            )
+            self._loaders[bank, queries] = tuple(self.eval_dataloader(s) for s in (bank, queries))
         return self._loaders[bank, queries]
+
+    def eval_dataloader(self, split: str) -> DataLoader:
+        """`(images, labels)` of one split, labelled or not (-1), with the eval transform and in
+        data-set order: one loader of the pair above, or all that `ssl-embed` embeds."""
+        transform = build_eval_transform(self.image_size, self.info)
+        return self._loader(Transformed(self._split(split), transform), self.eval_batch_size, False)

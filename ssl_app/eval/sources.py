@@ -41,7 +41,7 @@ def _checkpoint_dir(path: Path) -> Path:
     return path.parent.parent if path.parent.name == "checkpoints" else path.parent
 
 
-def _trained(cfg: DictConfig) -> Source | None:
+def learned_source(cfg: DictConfig) -> Source | None:
     """The learned backbone named by run_dir / checkpoint / weights (None if none given)."""
     if cfg.weights:
         _, config_path = exported_files(cfg.weights)
@@ -70,7 +70,7 @@ def resolve_source(cfg: DictConfig) -> Source:
     """The backbone of the request: learned, `checkpoint=random`, or none for protocol=raw."""
     if sum(bool(cfg[k]) and cfg[k] != "random" for k in ("run_dir", "checkpoint", "weights")) > 1:
         raise ConfigError(f"give only one of run_dir, checkpoint and weights; {NEEDS_SOURCE}")
-    source = _trained(cfg)
+    source = learned_source(cfg)
     if cfg.protocol == "raw":
         base = source or Source("", None, None, None, None, Path("outputs/eval"))
         return Source("raw pixels", None, None, base.data, base.data_name, base.out_dir)
