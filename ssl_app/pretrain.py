@@ -36,6 +36,7 @@ from ssl_app.train.checkpoint_io import AtomicCheckpointIO
 from ssl_app.train.final_eval import evaluate_backbones, verdict
 from ssl_app.train.loggers import build_loggers
 from ssl_app.train.module import ContrastiveModule
+from ssl_app.train.online_probe import OnlineLinearProbe
 from ssl_app.train.resume import check_resume_checkpoint, find_resume_checkpoint
 
 
@@ -80,11 +81,14 @@ def build_components(cfg: DictConfig) -> tuple[ContrastiveModule, ContrastiveDat
 
 
 def run_callbacks(cfg: DictConfig, run_dir: Path, datamodule) -> list[pl.Callback]:
-    """The divergence stop, the checkpoints and (with labels) the online kNN monitor."""
+    """The divergence stop, the checkpoints and (with labels) the online kNN monitor and
+    linear probe."""
     callbacks = [StopOnNonFinite(), *checkpoint_callbacks(run_dir, datamodule.has_labels)]
     if datamodule.has_labels:
         knn = OnlineKNN(cfg.eval.every_n_epochs, cfg.eval.knn_k, cfg.eval.knn_temperature)
         callbacks.append(knn)
+    if datamodule.has_labels and cfg.eval.online_linear:
+        callbacks.append(OnlineLinearProbe(datamodule.info.num_classes))
     return callbacks
 
 

@@ -6,7 +6,8 @@ kNN and the linear probe work on these features, so they are computed once per
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 import torch
 import torch.distributed as dist
@@ -64,6 +65,17 @@ def _gather_shards(feats: torch.Tensor, labels: torch.Tensor, loader) -> tuple:
     return feats[order[first]], labels[order[first]]
 
 
+@contextmanager
+def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
+    """`module` in eval mode (BatchNorm statistics frozen), its train/eval mode restored after."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
+
+
 @torch.no_grad()
 def extract_features(
     backbone: nn.Module,
@@ -78,16 +90,12 @@ def extract_features(
     if device is not None:
         backbone = backbone.to(device)
     device = _module_device(backbone)
-    was_training = backbone.training
-    backbone.eval()
     chunks, labels = [], []
-    try:
+    with eval_mode(backbone):
         for images, targets in _progress(loader, progress, "features"):
             out = backbone(images.to(device, non_blocking=True))
             chunks.append(out.flatten(1).float().cpu())
             labels.append(torch.as_tensor(targets).cpu())
-    finally:
-        backbone.train(was_training)
     return _finish(chunks, labels, loader)
 
 

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from ssl_app.data.base import Transformed
 from ssl_app.data.views import build_view_transform
 from ssl_app.errors import DataError, require_positive
-from ssl_app.eval.features import _module_device
+from ssl_app.eval.features import _module_device, eval_mode
 
 EMPTY = "the {split} split is empty; check the data set root and split"
 
@@ -80,15 +80,16 @@ def linear_head(width: int, num_classes: int, batch_norm: bool = True) -> nn.Seq
 def head_accuracy(
     backbone: nn.Module, head: nn.Module, loader: Iterable, device: torch.device
 ) -> dict[str, float]:
-    """Top-1 / top-5 (top-k for fewer than 5 classes) of backbone + head over `loader`."""
-    head.eval()
+    """Top-1 / top-5 (top-k for fewer than 5 classes) of backbone + head over `loader`, both in
+    eval mode (their train/eval modes restored after)."""
     hits, total = torch.zeros(2), 0
-    for images, labels in loader:
-        logits = head(_features(backbone, images, device))
-        top = logits.topk(min(5, logits.shape[1]), dim=1).indices.cpu()
-        correct = top == torch.as_tensor(labels)[:, None]
-        hits += torch.stack([correct[:, 0].sum(), correct.any(1).sum()]).float()
-        total += len(correct)
+    with eval_mode(backbone), eval_mode(head):
+        for images, labels in loader:
+            logits = head(_features(backbone, images, device))
+            top = logits.topk(min(5, logits.shape[1]), dim=1).indices.cpu()
+            correct = top == torch.as_tensor(labels)[:, None]
+            hits += torch.stack([correct[:, 0].sum(), correct.any(1).sum()]).float()
+            total += len(correct)
     if total == 0:
         raise DataError(EMPTY.format(split="test"))
     return {"top1": (hits[0] / total).item(), "top5": (hits[1] / total).item()}
@@ -134,9 +135,7 @@ def train_linear_head(
     if device is not None:
         backbone = backbone.to(device)
     device = _module_device(backbone)
-    was_training = backbone.training
-    backbone.eval()
-    try:
+    with eval_mode(backbone):
         head = linear_head(_feature_width(backbone, train_loader, device), num_classes, batch_norm)
         head = head.to(device)
         optimiser = torch.optim.SGD(
@@ -151,5 +150,3 @@ def train_linear_head(
             loss = _train_epoch(backbone, head, train_loader, optimiser, schedule, device)
             bar.set_postfix(loss=f"{loss:.3f}")
         return {**head_accuracy(backbone, head, test_loader, device), "train_loss": loss}
-    finally:
-        backbone.train(was_training)
