@@ -33,6 +33,7 @@ from ssl_app.train.callbacks import (
     checkpoint_callbacks,
 )
 from ssl_app.train.checkpoint_io import AtomicCheckpointIO
+from ssl_app.train.continuation import ContinueRandomStreams, FlushMetrics
 from ssl_app.train.final_eval import evaluate_backbones, verdict
 from ssl_app.train.loggers import build_loggers
 from ssl_app.train.module import ContrastiveModule
@@ -81,9 +82,14 @@ def build_components(cfg: DictConfig) -> tuple[ContrastiveModule, ContrastiveDat
 
 
 def run_callbacks(cfg: DictConfig, run_dir: Path, datamodule) -> list[pl.Callback]:
-    """The divergence stop, the checkpoints and (with labels) the online kNN monitor and
-    linear probe."""
-    callbacks = [StopOnNonFinite(), *checkpoint_callbacks(run_dir, datamodule.has_labels)]
+    """The divergence stop, the random streams and metrics kept for resume, the checkpoints
+    and (with labels) the online kNN monitor and linear probe."""
+    callbacks = [
+        StopOnNonFinite(),
+        ContinueRandomStreams(),
+        FlushMetrics(),
+        *checkpoint_callbacks(run_dir, datamodule.has_labels),
+    ]
     if datamodule.has_labels:
         knn = OnlineKNN(cfg.eval.every_n_epochs, cfg.eval.knn_k, cfg.eval.knn_temperature)
         callbacks.append(knn)
