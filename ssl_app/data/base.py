@@ -29,6 +29,13 @@ class DatasetInfo:
     std: tuple[float, ...]
     image_size: int | None  # native side length; None when images vary in size
     detail_size: int | None = None  # side length of the real detail when upscaled (digits: 8)
+    class_names: tuple[str, ...] | None = None  # the data set's own names, where it has them
+
+    def label_names(self) -> list[str]:
+        """A name per class for plots: the data set's own, else the class indices as text."""
+        if self.class_names is not None:
+            return list(self.class_names)
+        return [str(i) for i in range(self.num_classes or 0)]
 
 
 class Source(Dataset):

@@ -19,7 +19,14 @@ TEST_FRACTION = 0.2
 SPLIT_SEED = 0
 # Statistics of the upscaled training split (tests recompute them).
 INFO = DatasetInfo(
-    "digits", 1, 10, mean=(0.3123,), std=(0.3561,), image_size=IMAGE_SIZE, detail_size=8
+    "digits",
+    1,
+    10,
+    mean=(0.3123,),
+    std=(0.3561,),
+    image_size=IMAGE_SIZE,
+    detail_size=8,
+    class_names=tuple("0123456789"),
 )
 
 

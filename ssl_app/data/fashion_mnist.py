@@ -20,7 +20,16 @@ FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
-INFO = DatasetInfo("fashion_mnist", 1, 10, mean=(0.2860,), std=(0.3530,), image_size=28)
+# torchvision.datasets.FashionMNIST.classes (a test compares them).
+# fmt: off
+CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+    "Ankle boot",
+)
+# fmt: on
+INFO = DatasetInfo(
+    "fashion_mnist", 1, 10, mean=(0.2860,), std=(0.3530,), image_size=28, class_names=CLASSES
+)
 
 
 def candidate_dirs(root: str | None) -> list[Path]:

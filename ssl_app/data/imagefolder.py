@@ -116,13 +116,14 @@ class ImageFolderImages(Source):
         """Labelled when `root/train` exists: classes = its sub-folders; otherwise unlabelled."""
         folder = _root(root)
         train = folder / "train"
-        num_classes = len(_class_dirs(train)) if train.is_dir() else None
+        names = tuple(d.name for d in _class_dirs(train)) if train.is_dir() else None
+        num_classes = len(names) if names is not None else None
         if num_classes == 0:
             raise DataError(f"'{train}' has no class sub-folders; put images in {train}/<class>/")
         if channels not in IMAGENET_STATS:
             raise ConfigError(f"data.dataset_kwargs.channels must be 1 or 3, got {channels}")
         mean, std = IMAGENET_STATS[channels]
-        return DatasetInfo("imagefolder", channels, num_classes, mean, std, image_size=None)
+        return DatasetInfo("imagefolder", channels, num_classes, mean, std, None, class_names=names)
 
     def __len__(self) -> int:
         return len(self.files)

@@ -30,6 +30,31 @@ def call_torchvision(name: str, class_name: str, root: str, download: bool, **kw
         ) from None
 
 
+# torchvision's `classes` of each (which it reads from the data set's own meta files).
+# fmt: off
+CIFAR10_CLASSES = (
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+)
+STL10_CLASSES = (
+    "airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship", "truck",
+)
+CIFAR100_CLASSES = (
+    "apple", "aquarium_fish", "baby", "bear", "beaver", "bed", "bee", "beetle", "bicycle",
+    "bottle", "bowl", "boy", "bridge", "bus", "butterfly", "camel", "can", "castle",
+    "caterpillar", "cattle", "chair", "chimpanzee", "clock", "cloud", "cockroach", "couch",
+    "crab", "crocodile", "cup", "dinosaur", "dolphin", "elephant", "flatfish", "forest", "fox",
+    "girl", "hamster", "house", "kangaroo", "keyboard", "lamp", "lawn_mower", "leopard",
+    "lion", "lizard", "lobster", "man", "maple_tree", "motorcycle", "mountain", "mouse",
+    "mushroom", "oak_tree", "orange", "orchid", "otter", "palm_tree", "pear", "pickup_truck",
+    "pine_tree", "plain", "plate", "poppy", "porcupine", "possum", "rabbit", "raccoon", "ray",
+    "road", "rocket", "rose", "sea", "seal", "shark", "shrew", "skunk", "skyscraper", "snail",
+    "snake", "spider", "squirrel", "streetcar", "sunflower", "sweet_pepper", "table", "tank",
+    "telephone", "television", "tiger", "tractor", "train", "trout", "tulip", "turtle",
+    "wardrobe", "whale", "willow_tree", "wolf", "woman", "worm",
+)
+# fmt: on
+
+
 class TorchvisionImages(TensorImages):
     """A torchvision data set held in memory as uint8 (N, C, H, W); subclasses set the names."""
 
@@ -80,7 +105,15 @@ class TorchvisionImages(TensorImages):
 class CIFAR10(TorchvisionImages):
     """50,000 train / 10,000 test 32-px colour images, 10 classes."""
 
-    INFO = DatasetInfo("cifar10", 3, 10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), 32)
+    INFO = DatasetInfo(
+        "cifar10",
+        3,
+        10,
+        (0.4914, 0.4822, 0.4465),
+        (0.2470, 0.2435, 0.2616),
+        32,
+        class_names=CIFAR10_CLASSES,
+    )
     TV_CLASS = "CIFAR10"
 
 
@@ -88,7 +121,15 @@ class CIFAR10(TorchvisionImages):
 class CIFAR100(TorchvisionImages):
     """50,000 train / 10,000 test 32-px colour images, 100 classes."""
 
-    INFO = DatasetInfo("cifar100", 3, 100, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), 32)
+    INFO = DatasetInfo(
+        "cifar100",
+        3,
+        100,
+        (0.5071, 0.4865, 0.4409),
+        (0.2673, 0.2564, 0.2762),
+        32,
+        class_names=CIFAR100_CLASSES,
+    )
     TV_CLASS = "CIFAR100"
 
 
@@ -99,7 +140,15 @@ class STL10(TorchvisionImages):
     With `unlabeled=True` the pretrain split is "train+unlabeled" (labels -1 for the extra).
     """
 
-    INFO = DatasetInfo("stl10", 3, 10, (0.4467, 0.4398, 0.4066), (0.2603, 0.2566, 0.2713), 96)
+    INFO = DatasetInfo(
+        "stl10",
+        3,
+        10,
+        (0.4467, 0.4398, 0.4066),
+        (0.2603, 0.2566, 0.2713),
+        96,
+        class_names=STL10_CLASSES,
+    )
     TV_CLASS = "STL10"
 
     def __init__(self, split: str, root=None, download: bool = False, unlabeled: bool = True):
