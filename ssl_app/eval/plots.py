@@ -1,13 +1,17 @@
-"""PNG figures for the report: training curves, embedding map, similarity histograms, confusion.
+"""PNG figures for the report: training curves and similarity histograms, and the shared
+figure helpers (the class-coloured figures are in `class_plots`).
 
 matplotlib `Figure` objects render with the Agg canvas (no display, no global backend
 switch); every figure has a title, axis labels and, where series share axes, a legend.
+Constrained layout keeps legends placed outside the axes inside the figure.
 """
 
 from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,20 +19,39 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-TSNE_MAX_POINTS = 5000
-CURVES = (  # panel title, y label, [(column, legend)], x column
-    ("Contrastive loss", "loss", [("train/loss", "InfoNCE")], "step"),
-    ("Online kNN top-1", "accuracy", [("val/knn_top1", "kNN top-1")], "epoch"),
-    (
-        "Cosine similarity",
-        "cosine",
-        [("train/pos_sim", "positive"), ("train/neg_sim", "negative")],
-        "step",
+DPI = 110
+MAX_SIDE_PX = 2400  # no figure side beyond this, whatever the number of classes
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One training-curve panel: its series are (metrics.csv column, legend) pairs."""
+
+    title: str
+    ylabel: str
+    series: tuple[tuple[str, str], ...]
+    x: str = "step"
+
+
+LOG_K = "train/log_k"  # log of the candidates per row, derived from train/num_negatives
+CURVES = (
+    Panel("Training loss", "loss", (("train/loss", "{loss}"),)),
+    Panel("Online kNN top-1 (validation)", "top-1", (("val/knn_top1", "learned"),), "epoch"),
+    Panel(
+        "Cosine similarity after the head",
+        "cosine similarity of projections",
+        (("train/pos_sim", "positive pairs"), ("train/neg_sim", "negative pairs")),
     ),
-    ("MI lower bound log(K) − L", "nats", [("train/mi_bound", "I ≥ log K − L")], "step"),
-    ("Positive-pair accuracy", "accuracy", [("train/pos_acc", "positive ranked first")], "step"),
-    ("Learning rate", "lr", [("lr", "lr")], "step"),
+    Panel(
+        "MI lower bound log K − L",
+        "nats",
+        (("train/mi_bound", "I ≥ log K − L"), (LOG_K, "log K (the bound's ceiling)")),
+    ),
+    Panel("Positive-pair accuracy", "accuracy", (("train/pos_acc", "positive ranked first"),)),
+    Panel("Learning rate", "lr", (("lr", "lr"),)),
 )
+DASHED = {LOG_K}
+REFERENCE_STYLES = {"random init": "tab:red", "raw pixels": "tab:gray"}
 
 
 def read_metrics(path: str | Path) -> dict[str, np.ndarray]:
@@ -42,111 +65,104 @@ def read_metrics(path: str | Path) -> dict[str, np.ndarray]:
     }
 
 
-def _figure(rows: int, cols: int, width: float, height: float) -> tuple[Figure, np.ndarray]:
-    fig = Figure(figsize=(width, height), layout="tight")
-    return fig, fig.subplots(rows, cols, squeeze=False)
+def with_log_k(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """`cols` plus log K, K = negatives + 1 candidates per row (the MI bound's ceiling)."""
+    if "train/num_negatives" in cols:
+        cols = {**cols, LOG_K: np.log(cols["train/num_negatives"] + 1)}
+    return cols
 
 
-def _save(fig: Figure, out: str | Path) -> Path:
+def new_figure(
+    rows: int, cols: int, width: float, height: float, **grid
+) -> tuple[Figure, np.ndarray]:
+    """A figure (inches; at most MAX_SIDE_PX a side when saved) with a grid of axes."""
+    limit = MAX_SIDE_PX / DPI
+    fig = Figure(figsize=(min(width, limit), min(height, limit)), layout="constrained")
+    return fig, fig.subplots(rows, cols, squeeze=False, gridspec_kw=grid or None)
+
+
+def save_figure(fig: Figure, out: str | Path) -> Path:
+    """`fig` as a PNG at `out` (parents created)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
+    fig.savefig(out, dpi=DPI)
     return out
 
 
-def plot_training_curves(metrics_csv: str | Path, out: str | Path) -> Path | None:
-    """One panel per logged quantity of CURVES; None when the CSV has none of them."""
-    cols = read_metrics(metrics_csv)
-    panels = [p for p in CURVES if any(c in cols and np.isfinite(cols[c]).any() for c, _ in p[2])]
-    if not panels:
+def _draw_panel(ax: Axes, panel: Panel, cols: dict[str, np.ndarray], loss_name: str) -> None:
+    x_col = panel.x if panel.x in cols else "step"
+    for column, legend in panel.series:
+        if column in cols:
+            ok = np.isfinite(cols[column]) & np.isfinite(cols[x_col])
+            ax.plot(
+                cols[x_col][ok],
+                cols[column][ok],
+                linestyle="--" if column in DASHED else "-",
+                marker="o" if ok.sum() < 30 else None,
+                label=legend.format(loss=loss_name),
+            )
+    ax.set(title=panel.title, xlabel=x_col, ylabel=panel.ylabel)
+    ax.grid(alpha=0.3)
+
+
+def _draw_references(ax: Axes, references: Mapping[str, float]) -> None:
+    """Horizontal lines of the baselines' kNN top-1 (test split, from the final table)."""
+    for name, value in references.items():
+        colour = REFERENCE_STYLES.get(name, "black")
+        ax.axhline(value, color=colour, linestyle=":", label=f"{name} (test)")
+
+
+def training_curves_figure(
+    cols: dict[str, np.ndarray],
+    loss_name: str = "contrastive loss",
+    knn_references: Mapping[str, float] | None = None,
+) -> Figure | None:
+    """One panel per CURVES entry whose first series was logged; None when there is none.
+
+    The loss is labelled `loss_name`; `knn_references` (e.g. random init, raw pixels) draw
+    horizontal lines on the kNN panel."""
+    cols = with_log_k(cols)
+    logged = [
+        p for p in CURVES if p.series[0][0] in cols and np.isfinite(cols[p.series[0][0]]).any()
+    ]
+    if not logged:
         return None
-    rows = math.ceil(len(panels) / 3)
-    fig, axes = _figure(rows, 3, 13, 3.6 * rows)
-    for ax, (title, ylabel, series, x_col) in zip(axes.flat, panels, strict=False):
-        x_col = x_col if x_col in cols else "step"
-        for column, legend in series:
-            if column in cols:
-                ok = np.isfinite(cols[column]) & np.isfinite(cols[x_col])
-                ax.plot(
-                    cols[x_col][ok],
-                    cols[column][ok],
-                    marker="o" if ok.sum() < 30 else None,
-                    label=legend,
-                )
-        ax.set(title=title, xlabel=x_col, ylabel=ylabel)
+    rows = math.ceil(len(logged) / 3)
+    fig, axes = new_figure(rows, 3, 13, 3.6 * rows)
+    for ax, panel in zip(axes.flat, logged, strict=False):
+        _draw_panel(ax, panel, cols, loss_name)
+        if panel.series[0][0] == "val/knn_top1":
+            _draw_references(ax, knn_references or {})
         ax.legend(loc="best", fontsize=8)
-        ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(panels) :]:
+    for ax in list(axes.flat)[len(logged) :]:
         ax.axis("off")
-    return _save(fig, out)
+    return fig
 
 
-def _scatter(ax: Axes, xy: np.ndarray, labels: np.ndarray, title: str) -> None:
-    points = ax.scatter(
-        xy[:, 0], xy[:, 1], c=labels, cmap="tab10" if labels.max() < 10 else "tab20", s=6, alpha=0.8
-    )
-    ax.set(title=title, xlabel="component 1", ylabel="component 2")
-    ax.legend(
-        *points.legend_elements(num=None), title="class", fontsize=7, loc="best", markerscale=0.8
-    )
-
-
-def plot_embedding(
-    feats: torch.Tensor,
-    labels: torch.Tensor,
+def plot_training_curves(
+    metrics_csv: str | Path,
     out: str | Path,
-    seed: int = 0,
-    tsne_max_points: int = TSNE_MAX_POINTS,
-) -> Path:
-    """2-D map of the embeddings coloured by class: PCA, plus t-SNE when few points (slow)."""
-    from sklearn.decomposition import PCA
-    from sklearn.manifold import TSNE
-
-    x, y = feats.numpy(), labels.numpy()
-    maps = [("PCA of test embeddings", PCA(2, random_state=seed).fit_transform(x))]
-    if len(x) <= tsne_max_points:
-        tsne = TSNE(2, init="pca", perplexity=min(30.0, (len(x) - 1) / 3), random_state=seed)
-        maps.append(("t-SNE of test embeddings", tsne.fit_transform(x)))
-    fig, axes = _figure(1, len(maps), 6.5 * len(maps), 5.5)
-    for ax, (title, xy) in zip(axes.flat, maps, strict=True):
-        _scatter(ax, xy, y, title)
-    return _save(fig, out)
+    loss_name: str = "contrastive loss",
+    knn_references: Mapping[str, float] | None = None,
+) -> Path | None:
+    """The training curves of a metrics.csv as a PNG; None when it logged none of them."""
+    fig = training_curves_figure(read_metrics(metrics_csv), loss_name, knn_references)
+    return None if fig is None else save_figure(fig, out)
 
 
 def plot_similarity_histograms(pos: torch.Tensor, neg: torch.Tensor, out: str | Path) -> Path:
-    """Histograms of cosine similarity of positive pairs (two views) vs negative pairs."""
-    fig, axes = _figure(1, 1, 6.5, 4.2)
+    """Histograms of the cosine similarity of backbone features (before the head; the training
+    curves show it after the head) of positive pairs (two views) vs negative pairs."""
+    fig, axes = new_figure(1, 1, 6.5, 4.2)
     ax = axes[0, 0]
     both = torch.cat([pos, neg])
     bins = np.linspace(both.min().item(), both.max().item() + 1e-6, 61)
     ax.hist(neg.numpy(), bins=bins, density=True, alpha=0.6, label=f"negative pairs (n={len(neg)})")
     ax.hist(pos.numpy(), bins=bins, density=True, alpha=0.6, label=f"positive pairs (n={len(pos)})")
     ax.set(
-        title="Cosine similarity of backbone features", xlabel="cosine similarity", ylabel="density"
+        title="Cosine similarity of backbone features (before the head)",
+        xlabel="cosine similarity of backbone features",
+        ylabel="density",
     )
     ax.legend(loc="upper left")
-    return _save(fig, out)
-
-
-def plot_confusion(cm: torch.Tensor, out: str | Path, title: str = "kNN confusion matrix") -> Path:
-    """Row-normalised confusion matrix (true class down, predicted class across)."""
-    counts = cm.double()
-    rates = (counts / counts.sum(1, keepdim=True).clamp_min(1)).numpy()
-    n = len(rates)
-    fig, axes = _figure(1, 1, max(4.5, 0.45 * n + 2), max(4, 0.45 * n + 1.5))
-    ax = axes[0, 0]
-    image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
-    fig.colorbar(image, ax=ax, label="fraction of true class")
-    if n <= 20:
-        for i, j in np.ndindex(n, n):
-            ax.text(
-                j,
-                i,
-                f"{rates[i, j]:.2f}",
-                ha="center",
-                va="center",
-                fontsize=6,
-                color="white" if rates[i, j] > 0.5 else "black",
-            )
-    ax.set(title=title, xlabel="predicted class", ylabel="true class")
-    return _save(fig, out)
+    return save_figure(fig, out)
