@@ -3,6 +3,11 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# The FAISS build: cpu (faiss-cpu) or gpu (faiss-gpu); the other is removed, as both install the
+# module `faiss`. Switch an existing venv with `make -B venv FAISS=gpu`.
+FAISS  ?= cpu
+OTHER_FAISS_cpu := faiss-gpu faiss-gpu-cu12
+OTHER_FAISS_gpu := faiss-cpu faiss-gpu-cu12
 
 .PHONY: venv run test test-fast lint format bench bench-knn docker-build docker-run clean
 
@@ -12,7 +17,8 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip uninstall --quiet --yes $(OTHER_FAISS_$(FAISS))
+	$(PY) -m pip install --quiet -e '.[$(FAISS),dev]'
 	touch $(STAMP)
 
 run: $(STAMP)  ## pretrain on digits (CPU, a few minutes) and print kNN / linear top-1 vs baselines

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import faiss
 import hydra
 import numpy as np
 import torch
@@ -23,7 +23,7 @@ from ssl_app.data.images import load_image
 from ssl_app.data.views import build_eval_transform
 from ssl_app.errors import ConfigError, DataError, exit_on_user_error
 from ssl_app.eval.features import extract_features
-from ssl_app.eval.knn import build_index, clamp_k
+from ssl_app.eval.knn import build_index, clamp_k, require_faiss
 from ssl_app.eval.sources import (
     Source,
     build_datamodule,
@@ -32,6 +32,9 @@ from ssl_app.eval.sources import (
     with_workers,
 )
 from ssl_app.evaluate import resolve_device
+
+if TYPE_CHECKING:
+    import faiss
 
 EMBEDDINGS, NAMES, INDEX = "embeddings.npy", "names.txt", "index.faiss"
 NEEDS_SOURCE = "pass run_dir=<ssl-pretrain output>, checkpoint=<.ckpt> or weights=<export>"
@@ -70,11 +73,12 @@ def write_embeddings(out: Path, features: torch.Tensor, names: list[str], index)
     np.save(out / EMBEDDINGS, features.numpy())
     (out / NAMES).write_text("".join(f"{name}\n" for name in names))
     if index is not None:
-        faiss.write_index(index, str(out / INDEX))
+        require_faiss().write_index(index, str(out / INDEX))
 
 
 def embed(cfg: DictConfig) -> tuple[Embedded, Source, object]:
     """Embed `cfg.split` with the requested backbone; returns (embeddings, source, datamodule)."""
+    require_faiss("ssl-embed (its neighbour index)")
     resolve_device(cfg)
     source = learned_source(cfg)
     if source is None:

@@ -2,6 +2,8 @@
 
 Features are unit rows, so inner product = cosine similarity. Queries run in chunks: a
 1M x 512 bank and 1M queries never form a Q x M matrix, only chunk x k neighbour lists.
+FAISS comes from one of the extras `cpu` (faiss-cpu) or `gpu` (faiss-gpu); with neither
+installed the torch matmul + top-k path does every search.
 """
 
 from __future__ import annotations
@@ -10,18 +12,37 @@ import warnings
 from collections.abc import Iterator
 from functools import lru_cache
 
-import faiss
 import numpy as np
 import torch
 
-from ssl_app.errors import DataError
+from ssl_app.errors import ConfigError, DataError
+
+try:
+    import faiss
+except ImportError:  # neither the `cpu` nor the `gpu` extra: torch searches instead
+    faiss = None
 
 CHUNK_SIZE = 4096
+INSTALL_FAISS = "pip install 'ssl_app[cpu]' (or 'ssl_app[gpu]' on a CUDA machine)"
+
+
+def faiss_build() -> str | None:
+    """The importable FAISS: "gpu" (a build with GPU indexes), "cpu", or None (none)."""
+    if faiss is None:
+        return None
+    return "gpu" if hasattr(faiss, "StandardGpuResources") else "cpu"
+
+
+def require_faiss(what: str = "a FAISS index"):
+    """The faiss module, or a one-line ConfigError naming the extra that installs it."""
+    if faiss is None:
+        raise ConfigError(f"{what} needs faiss, which is not installed; {INSTALL_FAISS}")
+    return faiss
 
 
 def faiss_gpus() -> int:
-    """Number of GPUs this FAISS build can use (0 for faiss-cpu)."""
-    return faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
+    """Number of GPUs this FAISS build can use (0 for faiss-cpu or without faiss)."""
+    return faiss.get_num_gpus() if faiss_build() == "gpu" else 0
 
 
 @lru_cache(maxsize=1)
@@ -31,6 +52,7 @@ def _gpu_resources():
 
 def build_index(bank: torch.Tensor, use_gpu: bool | None = None) -> faiss.Index:
     """Exact inner-product index over `bank` (M, D): on the GPU when FAISS has one."""
+    require_faiss()
     bank_np = np.ascontiguousarray(bank.detach().cpu().numpy(), dtype=np.float32)
     use_gpu = faiss_gpus() > 0 if use_gpu is None else use_gpu
     dim = bank_np.shape[1]
@@ -52,13 +74,14 @@ def clamp_k(k: int, bank_size: int) -> int:
 
 
 def resolve_backend(backend: str) -> str:
-    """`auto`: FAISS on its GPUs; else torch on CUDA (a faiss-cpu build on a GPU machine,
-    e.g. no faiss-gpu wheel for the CUDA version); else FAISS on the CPU."""
+    """`auto`: FAISS on its GPUs; else torch on CUDA (a faiss-cpu build on a GPU machine);
+    else FAISS on the CPU; torch wherever no FAISS is installed."""
     if backend not in ("auto", "faiss", "torch"):
         raise ValueError(f"unknown kNN backend '{backend}'; use auto, faiss or torch")
     if backend != "auto":
         return backend
-    return "torch" if faiss_gpus() == 0 and torch.cuda.is_available() else "faiss"
+    on_cuda_without_faiss_gpus = faiss_gpus() == 0 and torch.cuda.is_available()
+    return "torch" if faiss is None or on_cuda_without_faiss_gpus else "faiss"
 
 
 def _torch_chunk_search(bank: torch.Tensor, query: torch.Tensor, k: int) -> tuple:
