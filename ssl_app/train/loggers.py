@@ -1,12 +1,14 @@
 """Loggers from the `logger` config group: CSV always, TensorBoard and wandb on request.
 
 metrics.csv survives a resume into the same run directory: the rows logged before the
-checkpoint's step stay, the ones after it (to be trained again) go.
+checkpoint's step stay, the ones after it (to be trained again) go; a wandb run continues
+under the id kept in the run directory.
 """
 
 from __future__ import annotations
 
 import csv
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -67,15 +69,33 @@ def build_loggers(
         loggers.append(TensorBoardLogger(save_dir=run_dir, name="", version="tensorboard"))
     wandb_cfg = logger_cfg.get("wandb")
     if wandb_cfg is not None:
-        from pytorch_lightning.loggers import WandbLogger
-
-        project = wandb_cfg.get("project")
-        loggers.append(
-            WandbLogger(
-                project=project or "ssl_app",
-                offline=project is None,
-                save_dir=str(run_dir),
-                **{k: v for k, v in wandb_cfg.items() if k != "project" and v},
-            )
-        )
+        loggers.append(build_wandb_logger(dict(wandb_cfg), run_dir))
     return loggers
+
+
+def build_wandb_logger(wandb_cfg: dict[str, Any], run_dir: Path) -> Logger:
+    """wandb, offline unless `project` is set; the run id is kept in the run directory, so a
+    resume there (resume=true|auto, a requeued job) continues the same wandb run."""
+    from pytorch_lightning.loggers import WandbLogger
+
+    project = wandb_cfg.pop("project", None)
+    options = {k: v for k, v in wandb_cfg.items() if v}
+    options.setdefault("id", wandb_run_id(run_dir))
+    return WandbLogger(
+        project=project or "ssl_app",
+        offline=project is None,
+        save_dir=str(run_dir),
+        resume="allow",
+        **options,
+    )
+
+
+def wandb_run_id(run_dir: Path) -> str:
+    """This run directory's wandb id: made on the first start, read back on every resume."""
+    path = run_dir / "wandb_id.txt"
+    if path.is_file():
+        return path.read_text().strip()
+    run_id = secrets.token_hex(4)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(run_id)
+    return run_id
