@@ -1,11 +1,10 @@
 """`ssl-eval` end to end on digits with a tiny checkpoint: rows accumulate in eval.json,
-features come from the cache the second time, report.md shows the figures; bad input."""
+features come from the cache (in the run directory) the second time, report.md shows the
+figures; every protocol of the registry runs; bad input."""
 
 from __future__ import annotations
 
 import json
-import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 from test_export import make_checkpoint
 
+import ssl_app.eval.feature_set as feature_set
 import ssl_app.eval.protocols as protocols
 from ssl_app.errors import CheckpointError, ConfigError
 from ssl_app.evaluate import evaluate
@@ -51,16 +51,16 @@ def run_dir(tmp_path_factory, hydra_conf) -> Path:
 @pytest.mark.slow
 def test_rows_accumulate_cache_hits_and_report(run_dir, monkeypatch):
     calls = []
-    extract = protocols.extract_features
-    monkeypatch.setattr(protocols, "extract_features", lambda *a: calls.append(1) or extract(*a))
-    cache = f"cache_dir={run_dir / 'cache'}"
-    learned = run(f"run_dir={run_dir}", "protocol=knn", cache)
+    extract = feature_set.extract_features
+    monkeypatch.setattr(feature_set, "extract_features", lambda *a: calls.append(1) or extract(*a))
+    learned = run(f"run_dir={run_dir}", "protocol=knn")
     assert len(calls) == 2 and 0.1 < learned["rows"]["learned"]["knn_top1"] <= 1
-    again = run(f"run_dir={run_dir}", "protocol=linear", cache, "linear.c_grid=[1.0]")
+    assert len(list((run_dir / "feature_cache").glob("*.pt"))) == 2  # cache_dir=auto
+    again = run(f"run_dir={run_dir}", "protocol=linear", "linear.c_grid=[1.0]")
     assert len(calls) == 2  # train and test features both came from the cache
     assert set(again["rows"]["learned"]) >= {"knn_top1", "linear_top1", "linear_C"}
-    run(f"run_dir={run_dir}", "checkpoint=random", "protocol=knn", cache, "plots=false")
-    run(f"run_dir={run_dir}", "protocol=raw", "cache_dir=null", "linear.c_grid=[1.0]")
+    run(f"run_dir={run_dir}", "checkpoint=random", "protocol=knn", "plots=false")
+    run(f"run_dir={run_dir}", "checkpoint=raw", "protocol=linear", "cache_dir=null")
     assert len(calls) == 4  # random init: new weights (train + test); raw pixels: no backbone
     stored = json.loads((run_dir / "eval.json").read_text())["digits"]
     assert list(stored["rows"]) == ["learned", "random init", "raw pixels"]
@@ -73,13 +73,11 @@ def test_rows_accumulate_cache_hits_and_report(run_dir, monkeypatch):
 
 @pytest.mark.slow
 def test_lowshot_and_ood_wiring(run_dir, monkeypatch):
-    fake = types.ModuleType("ssl_app.eval.ood")
-    fake.ood_report = lambda bank, inn, out, temperature: {
-        "knn": {"auroc": float(len(bank) == 1437 and len(inn) == len(out) == 360), "fpr95": 0.5}
-    }
-    monkeypatch.setitem(sys.modules, "ssl_app.eval.ood", fake)
-    cache = f"cache_dir={run_dir / 'cache'}"
-    common = [f"run_dir={run_dir}", cache, "plots=false", "lowshot.seeds=[0,1]"]
+    def fake_report(bank, inn, out, temperature):
+        return {"knn": {"auroc": float(len(bank) == 1437 and len(inn) == len(out) == 360)}}
+
+    monkeypatch.setattr(protocols, "ood_report", fake_report)
+    common = [f"run_dir={run_dir}", "plots=false", "lowshot.seeds=[0,1]"]
     res = run(*common, "protocol=ood", "ood_data=digits")
     assert res["ood"]["learned"]["knn"]["auroc"] == 1.0
     assert res["rows"]["learned"]["ood_knn_auroc"] == 1.0
@@ -96,7 +94,10 @@ def test_lowshot_and_ood_wiring(run_dir, monkeypatch):
         (["run_dir=/nonexistent"], CheckpointError, "has no checkpoints/last.ckpt"),
         (["checkpoint=random"], ConfigError, "checkpoint=random needs the architecture"),
         ([], ConfigError, "nothing to evaluate"),
-        (["protocol=raw"], ConfigError, "pass data=<name>"),
+        (["checkpoint=raw"], ConfigError, "pass data=<name>"),
+        (["checkpoint=raw", "data=digits", "protocol=linear_sgd"], ConfigError, "raw pixels have"),
+        (["checkpoint=raw", "data=digits", "protocol=ood"], ConfigError, "needs ood_data"),
+        (["run_dir=/x", "weights=/y"], ConfigError, "give only one of"),
         (["weights=/nonexistent/model.safetensors"], CheckpointError, "does not exist"),
     ],
 )
@@ -105,8 +106,15 @@ def test_bad_requests(hydra_conf, overrides, error, match):
         run(*overrides)
 
 
+def test_protocol_all_expands_from_the_registry():
+    assert protocols.expand("all", has_ood=False) == ["knn", "linear", "lowshot"]
+    assert protocols.expand("all", has_ood=True) == ["knn", "linear", "lowshot", "ood"]
+    assert all(protocols.expand(name, False) == [name] for name in protocols.PROTOCOLS)
+
+
 def test_unknown_protocol_and_channel_mismatch(run_dir):
-    with pytest.raises(ConfigError, match="unknown protocol 'foo'"):
+    known = "knn, linear, lowshot, ood, linear_sgd, all"
+    with pytest.raises(ConfigError, match=f"unknown protocol 'foo'; choose one of: {known}"):
         run(f"run_dir={run_dir}", "protocol=foo", "cache_dir=null")
     with pytest.raises(ConfigError, match="has 3 channel"):
         run(f"run_dir={run_dir}", "data=synthetic", "cache_dir=null")

@@ -13,8 +13,10 @@ import pytest
 import pytorch_lightning as pl
 import torch
 from conftest import TINY_RUN
+from hydra import compose, initialize_config_module
 
 from ssl_app.errors import CheckpointError, ConfigError
+from ssl_app.evaluate import evaluate
 from ssl_app.pretrain import run_pretraining
 from ssl_app.train.module import ema_update
 from ssl_app.train.resume import check_resume_checkpoint
@@ -28,19 +30,37 @@ def steps_in(ckpt_path) -> int:
 
 @pytest.mark.slow
 def test_tiny_run_writes_checkpoint_and_results(pretrain_config, tmp_path):
+    """results.json has ssl-eval's schema, and ssl-eval on the run's last.ckpt and at random
+    init (the same protocol code, the same seeding) gives the same kNN numbers."""
     results = run_pretraining(pretrain_config(), tmp_path)
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
     assert (tmp_path / "checkpoints" / "best-knn.ckpt").is_file()
     saved = json.loads((tmp_path / "results.json").read_text())
-    assert saved == json.loads(json.dumps(results))
-    assert set(saved) >= {"learned", "random init", "raw pixels"}
-    for row in ("learned", "random init", "raw pixels"):
-        assert 0.0 <= saved[row]["knn_top1"] <= 1.0
-        assert 0.0 <= saved[row]["linear_top1"] <= 1.0
-    assert saved["raw pixels"]["knn_top1"] > 0.8  # digits are easy: a sanity anchor
+    assert {"data": "digits", **saved["digits"]} == json.loads(json.dumps(results))
+    rows = saved["digits"]["rows"]
+    assert list(rows) == ["learned", "random init", "raw pixels"]
+    for row in rows.values():
+        assert row["split"] == "test"
+        assert 0.0 <= row["knn_top1"] <= 1.0 and 0.0 <= row["linear_top1"] <= 1.0
+    assert rows["raw pixels"]["knn_top1"] > 0.8  # digits are easy: a sanity anchor
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    assert rows["learned"]["checkpoint"] == str(last)
+    assert rows["learned"]["step"] == steps_in(last)
+    assert rows["random init"] | {"checkpoint": "random", "seed": 0} == rows["random init"]
+    for extra in ([], ["checkpoint=random"]):
+        again = evaluate_run(tmp_path, extra)["rows"]
+        label = "random init" if extra else "learned"
+        assert again[label]["knn_top1"] == rows[label]["knn_top1"]
     header = (tmp_path / "metrics.csv").read_text().splitlines()[0]
     for column in ("train/loss", "train/mi_bound", "train/pos_sim", "val/knn_top1", "lr"):
         assert column in header
+
+
+def evaluate_run(run_dir, extra: list[str]) -> dict:
+    """`ssl-eval run_dir=<run_dir> protocol=knn` (no sweep, no plots) with `extra` overrides."""
+    fast = ["protocol=knn", "plots=false", "progress=false", "knn.sweep_k=[]", "num_workers=0"]
+    with initialize_config_module("ssl_app.conf", version_base=None):
+        return evaluate(compose("evaluate", overrides=[f"run_dir={run_dir}", *fast, *extra]))
 
 
 @pytest.mark.slow
@@ -120,7 +140,7 @@ def test_every_loss_trains_through_pretrain(pretrain_config, tmp_path, loss):
     with open(tmp_path / "metrics.csv") as f:
         losses = [float(row["train/loss"]) for row in csv.DictReader(f) if row["train/loss"]]
     assert losses and all(torch.isfinite(torch.tensor(losses)))
-    assert results["learned"]["knn_top1"] > 0.2  # well above 10 % chance after one epoch
+    assert results["rows"]["learned"]["knn_top1"] > 0.2  # well above 10 % chance after one epoch
 
 
 def test_resume_rejects_another_optimiser(pretrain_config, tmp_path):
@@ -145,7 +165,7 @@ def test_device_views_train_end_to_end_on_cpu_tensors(pretrain_config, tmp_path)
     cfg = pretrain_config("data.augment=gpu", *QUICK_EVAL, "eval.every_n_epochs=1000")
     results = run_pretraining(cfg, tmp_path)
     assert steps_in(tmp_path / "checkpoints" / "last.ckpt") == 1437 // 64
-    assert results["learned"]["knn_top1"] > 0.2  # well above 10 % chance after one epoch
+    assert results["rows"]["learned"]["knn_top1"] > 0.2  # well above 10 % chance after one epoch
 
 
 def test_loss_runs_in_float32_under_bf16_autocast(pretrain_config):

@@ -13,7 +13,7 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.utils.data import DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler, Subset
 from tqdm.auto import tqdm
 
 from ssl_app.errors import DataError
@@ -63,6 +63,23 @@ def _gather_shards(feats: torch.Tensor, labels: torch.Tensor, loader) -> tuple:
     first = torch.ones_like(index, dtype=torch.bool)
     first[1:] = index[1:] != index[:-1]
     return feats[order[first]], labels[order[first]]
+
+
+def capped_loader(loader: DataLoader, cap: int, seed: int = 0) -> DataLoader:
+    """`loader` over at most `cap` of its images: a seeded random subset kept in data-set order
+    (the same subset on every call); `loader` itself when it holds no more than `cap`."""
+    size = len(loader.dataset)
+    if size <= cap:
+        return loader
+    index = torch.randperm(size, generator=torch.Generator().manual_seed(seed))[:cap]
+    return DataLoader(
+        Subset(loader.dataset, index.sort().values.tolist()),
+        batch_size=loader.batch_size,
+        num_workers=loader.num_workers,
+        collate_fn=loader.collate_fn,
+        pin_memory=loader.pin_memory,
+        persistent_workers=loader.persistent_workers,
+    )
 
 
 @contextmanager

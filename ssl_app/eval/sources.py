@@ -1,9 +1,10 @@
 """What `ssl-eval` evaluates: the backbone (learned, exported, random init or none for raw
-pixels), the data module to evaluate it on, and where `eval.json` goes."""
+pixels), the data module to evaluate it on, and where `eval.json` and the feature cache go."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,17 +15,21 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ssl_app.data.datamodule import ContrastiveDataModule
 from ssl_app.errors import ConfigError
+from ssl_app.eval.cache import FeatureCache
+from ssl_app.eval.feature_set import FeatureSet
 from ssl_app.models.checkpoint import BackboneSpec, backbone_from_checkpoint, run_checkpoint
 from ssl_app.models.exported import exported_files, load_backbone, read_export_config
 
 NEEDS_SOURCE = (
     "pass run_dir=<ssl-pretrain output>, checkpoint=<.ckpt> or weights=<ssl-export output> "
-    "(protocol=raw needs only data=<name>)"
+    "(checkpoint=raw needs only data=<name>)"
 )
+BASELINES = ("random", "raw")  # checkpoint=random: same architecture at random init; raw: pixels
+NO_RUN_DIR = Path("outputs/eval")  # raw pixels evaluated without a run
 
 
 @dataclass
-class Source:
+class Subject:
     """A backbone to evaluate (None: raw pixels) with its provenance."""
 
     label: str
@@ -41,7 +46,7 @@ def _checkpoint_dir(path: Path) -> Path:
     return path.parent.parent if path.parent.name == "checkpoints" else path.parent
 
 
-def learned_source(cfg: DictConfig) -> Source | None:
+def learned_source(cfg: DictConfig) -> Subject | None:
     """The learned backbone named by run_dir / checkpoint / weights (None if none given)."""
     if cfg.weights:
         _, config_path = exported_files(cfg.weights)
@@ -51,9 +56,9 @@ def learned_source(cfg: DictConfig) -> Source | None:
         data_name = config.get("data")
         provenance = {"weights": str(config_path.parent)}
         spec = BackboneSpec.from_dict(config["creation"])
-        return Source("learned", backbone, spec, None, data_name, out, provenance)
+        return Subject("learned", backbone, spec, None, data_name, out, provenance)
     ckpt = None
-    if cfg.checkpoint and cfg.checkpoint != "random":
+    if cfg.checkpoint and cfg.checkpoint not in BASELINES:
         ckpt = Path(cfg.checkpoint)
     elif cfg.run_dir:
         ckpt = run_checkpoint(cfg.run_dir)
@@ -63,17 +68,18 @@ def learned_source(cfg: DictConfig) -> Source | None:
     out = Path(cfg.run_dir) if cfg.run_dir else _checkpoint_dir(ckpt)
     spec = BackboneSpec.from_run_config(run_cfg["model"])
     provenance = {"checkpoint": str(ckpt), "step": step}
-    return Source("learned", backbone, spec, run_cfg["data"], None, out, provenance)
+    return Subject("learned", backbone, spec, run_cfg["data"], None, out, provenance)
 
 
-def resolve_source(cfg: DictConfig) -> Source:
-    """The backbone of the request: learned, `checkpoint=random`, or none for protocol=raw."""
-    if sum(bool(cfg[k]) and cfg[k] != "random" for k in ("run_dir", "checkpoint", "weights")) > 1:
+def resolve_source(cfg: DictConfig) -> Subject:
+    """The backbone of the request: learned, `checkpoint=random`, or `checkpoint=raw` (none)."""
+    given = [k for k in ("run_dir", "checkpoint", "weights") if cfg[k] and cfg[k] not in BASELINES]
+    if len(given) > 1:
         raise ConfigError(f"give only one of run_dir, checkpoint and weights; {NEEDS_SOURCE}")
     source = learned_source(cfg)
-    if cfg.protocol == "raw":
-        base = source or Source("", None, None, None, None, Path("outputs/eval"))
-        return Source("raw pixels", None, None, base.data, base.data_name, base.out_dir)
+    if cfg.checkpoint == "raw":
+        base = source or Subject("", None, None, None, None, NO_RUN_DIR)
+        return Subject("raw pixels", None, None, base.data, base.data_name, base.out_dir)
     if cfg.checkpoint == "random":
         if source is None:
             raise ConfigError(f"checkpoint=random needs the architecture; {NEEDS_SOURCE}")
@@ -93,7 +99,7 @@ def compose_data(name: str, image_size: int | None = None) -> DictConfig:
         raise ConfigError(f"cannot load data config '{name}': {str(err).splitlines()[0]}") from None
 
 
-def data_config(cfg: DictConfig, source: Source) -> DictConfig:
+def data_config(cfg: DictConfig, source: Subject) -> DictConfig:
     """`data=<name>` if given, else the training run's data config, else the export's data set."""
     if cfg.get("data") is not None:
         return cfg.data
@@ -124,3 +130,35 @@ def with_workers(data_cfg: DictConfig, num_workers: int | None) -> DictConfig:
         with open_dict(data_cfg):
             data_cfg.num_workers = num_workers
     return data_cfg
+
+
+def cache_dir(setting: str | None, out_dir: Path) -> Path | None:
+    """`cache_dir=auto`: `<out_dir>/feature_cache` beside eval.json; null: no cache."""
+    if setting == "auto":
+        return out_dir / "feature_cache"
+    return Path(setting) if setting else None
+
+
+def feature_set(source: Subject, data_cfg: DictConfig, cfg: DictConfig) -> FeatureSet:
+    """The features `source` gives on `data_cfg` (extracted when a protocol asks), and on
+    `ood_data` at the same image size when one is named."""
+    cache = FeatureCache(cache_dir(cfg.cache_dir, source.out_dir))
+    ood = None
+    if cfg.ood_data is not None:
+        ood_cfg = with_workers(compose_data(cfg.ood_data, data_cfg.image_size), cfg.num_workers)
+        ood = partial(_features_on, source, ood_cfg, cfg, cache, None)
+    return _features_on(source, data_cfg, cfg, cache, ood)
+
+
+def _features_on(source: Subject, data_cfg: DictConfig, cfg: DictConfig, cache, ood) -> FeatureSet:
+    return FeatureSet(
+        label=source.label,
+        backbone=source.backbone,
+        datamodule=build_datamodule(data_cfg, source.spec),
+        data=OmegaConf.to_container(data_cfg, resolve=True),
+        cache=cache,
+        device=cfg.device,
+        progress=cfg.progress,
+        provenance=source.provenance,
+        ood=ood,
+    )

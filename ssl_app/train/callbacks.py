@@ -2,7 +2,8 @@
 checkpoint on SIGTERM / Ctrl-C.
 
 kNN runs on global rank 0 and its top-1 is broadcast, so every rank logs the same
-value and `ModelCheckpoint(monitor=...)` decides identically everywhere.
+value and `ModelCheckpoint(monitor=...)` decides identically everywhere; its bank and queries
+are capped, so rank 0 finishes far inside the collective's timeout on any data set.
 """
 
 from __future__ import annotations
@@ -15,22 +16,38 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities.exceptions import SIGTERMException
+from torch.utils.data import DataLoader
 
-from ssl_app.errors import DivergedError
-from ssl_app.eval.features import extract_features
+from ssl_app.errors import DivergedError, require_positive
+from ssl_app.eval.features import capped_loader, extract_features
 from ssl_app.eval.knn import knn_top1
 
 KNN_METRIC = "val/knn_top1"
+KNN_BANK_MAX = 100_000  # training images in the monitor's bank (CIFAR: 45,000; ImageNet: 1.15M)
+KNN_QUERY_MAX = 20_000  # validation queries
 
 
 class OnlineKNN(pl.Callback):
     """Weighted kNN top-1 on the validation split (bank: the rest of the training split)
-    every `every_n_epochs` and at the end; never reads test."""
+    every `every_n_epochs` and at the end; never reads test. Above `bank_max` / `query_max`
+    images a seeded random subset (the same every epoch) stands for each."""
 
-    def __init__(self, every_n_epochs: int = 5, k: int = 200, temperature: float = 0.1) -> None:
+    def __init__(
+        self,
+        every_n_epochs: int = 5,
+        k: int = 200,
+        temperature: float = 0.1,
+        bank_max: int = KNN_BANK_MAX,
+        query_max: int = KNN_QUERY_MAX,
+        seed: int = 0,
+    ) -> None:
+        require_positive("eval.knn_bank_max", bank_max)
+        require_positive("eval.knn_query_max", query_max)
         self.every_n_epochs = every_n_epochs
         self.k = k
         self.temperature = temperature
+        self.bank_max, self.query_max, self.seed = bank_max, query_max, seed
+        self._loaders: tuple[DataLoader, DataLoader] | None = None
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         epoch = trainer.current_epoch + 1
@@ -40,8 +57,25 @@ class OnlineKNN(pl.Callback):
         top1 = trainer.strategy.broadcast(top1, src=0)
         pl_module.log(KNN_METRIC, top1, prog_bar=True)
 
+    def loaders(self, datamodule) -> tuple[DataLoader, DataLoader]:
+        """(bank, queries) loaders, capped; made once, with one line when a cap applies."""
+        if self._loaders is None:
+            bank, queries = datamodule.monitor_dataloaders()
+            self._loaders = (
+                capped_loader(bank, self.bank_max, self.seed),
+                capped_loader(queries, self.query_max, self.seed),
+            )
+            if self._loaders != (bank, queries):
+                capped_bank, capped_queries = (len(loader.dataset) for loader in self._loaders)
+                print(
+                    f"online kNN: bank {capped_bank:,} of {len(bank.dataset):,} training images, "
+                    f"{capped_queries:,} of {len(queries.dataset):,} validation queries (seeded "
+                    f"subsets; eval.knn_bank_max={self.bank_max}, knn_query_max={self.query_max})"
+                )
+        return self._loaders
+
     def knn_top1(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> float:
-        bank_loader, val_loader = trainer.datamodule.monitor_dataloaders()
+        bank_loader, val_loader = self.loaders(trainer.datamodule)
         bank, bank_labels = extract_features(pl_module.backbone, bank_loader, progress=False)
         queries, query_labels = extract_features(pl_module.backbone, val_loader, progress=False)
         return knn_top1(bank, bank_labels, queries, query_labels, self.k, self.temperature)

@@ -1,0 +1,93 @@
+"""Typed settings of the evaluation protocols, read from `ssl-eval`'s config or from the
+`eval:` block of `ssl-pretrain`'s, so both commands run the protocols with the same arguments.
+
+The size limits keep the end-of-run defaults finishing at ImageNet scale: above them raw
+pixels are skipped and the L-BFGS probe gives way to the SGD linear head (`linear_sgd`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ssl_app.errors import ConfigError, require_positive
+from ssl_app.eval.linear import C_GRID
+from ssl_app.eval.lowshot import FRACTIONS, SEEDS
+
+MAX_RAW_PIXEL_IMAGES = 100_000  # train + test; CIFAR (60,000) and Fashion-MNIST (70,000) fit
+MAX_LBFGS_SAMPLES = 100_000  # training features of the L-BFGS probe (scikit-learn, CPU)
+
+
+@dataclass(frozen=True)
+class LinearSGDOptions:
+    """The SGD linear head on the frozen backbone (crop + flip, cosine lr)."""
+
+    epochs: int = 50
+    lr: float = 0.1
+    batch_size: int = 256
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """What every protocol runner reads; the sweep is off when its lists are empty."""
+
+    knn_k: int = 200
+    knn_temperature: float = 0.1
+    sweep_k: tuple[int, ...] = ()
+    sweep_temperature: tuple[float, ...] = ()
+    c_grid: tuple[float, ...] = C_GRID
+    lowshot_fractions: tuple[float, ...] = FRACTIONS
+    lowshot_seeds: tuple[int, ...] = SEEDS
+    linear_sgd: LinearSGDOptions = field(default_factory=LinearSGDOptions)
+    seed: int = 0
+    max_raw_pixel_images: int = MAX_RAW_PIXEL_IMAGES
+    max_lbfgs_samples: int = MAX_LBFGS_SAMPLES
+
+    def __post_init__(self) -> None:
+        require_positive("knn.k", self.knn_k)
+        require_positive("knn.temperature", self.knn_temperature)
+        require_count("max_raw_pixel_images", self.max_raw_pixel_images)
+        require_count("max_lbfgs_samples", self.max_lbfgs_samples)
+
+
+def require_count(name: str, value: Any) -> None:
+    """Raise ConfigError unless `value` is an integer >= 0 (0: never)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ConfigError(f"{name} must be an integer >= 0, got {value!r}; set {name}=<count>")
+
+
+def linear_sgd_options(settings: Mapping[str, Any]) -> LinearSGDOptions:
+    """The `linear_sgd` block as typed options."""
+    return LinearSGDOptions(
+        epochs=settings["epochs"], lr=settings["lr"], batch_size=settings["batch_size"]
+    )
+
+
+def from_eval_config(cfg: Mapping[str, Any]) -> EvalOptions:
+    """Options of an `ssl-eval` config (`conf/evaluate.yaml`)."""
+    return EvalOptions(
+        knn_k=cfg["knn"]["k"],
+        knn_temperature=cfg["knn"]["temperature"],
+        sweep_k=tuple(cfg["knn"]["sweep_k"]),
+        sweep_temperature=tuple(cfg["knn"]["sweep_temperature"]),
+        c_grid=tuple(cfg["linear"]["c_grid"]),
+        lowshot_fractions=tuple(cfg["lowshot"]["fractions"]),
+        lowshot_seeds=tuple(cfg["lowshot"]["seeds"]),
+        linear_sgd=linear_sgd_options(cfg["linear_sgd"]),
+        seed=cfg["seed"],
+        max_raw_pixel_images=cfg["max_raw_pixel_images"],
+        max_lbfgs_samples=cfg["max_lbfgs_samples"],
+    )
+
+
+def from_pretrain_config(eval_cfg: Mapping[str, Any], seed: int) -> EvalOptions:
+    """Options of `ssl-pretrain`'s final table (its `eval:` block; no sweep, no low-shot)."""
+    return EvalOptions(
+        knn_k=eval_cfg["knn_k"],
+        knn_temperature=eval_cfg["knn_temperature"],
+        linear_sgd=linear_sgd_options(eval_cfg["linear_sgd"]),
+        seed=seed,
+        max_raw_pixel_images=eval_cfg["max_raw_pixel_images"],
+        max_lbfgs_samples=eval_cfg["max_lbfgs_samples"],
+    )
