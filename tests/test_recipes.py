@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_module
 
+from ssl_app.data import dataset_info
+from ssl_app.pretrain import wants_small_stem
+
 CONF = Path(__file__).resolve().parents[1] / "ssl_app" / "conf"
 
 
@@ -42,3 +45,14 @@ def test_user_overrides_win_over_the_recipe():
     cfg = pretrain("optim.base_lr=0.1", "epochs=3", "loss.temperature=0.5")
     assert (cfg.optim.base_lr, cfg.epochs, cfg.loss.temperature) == (0.1, 3, 0.5)
     assert cfg.optim.name == "sgd"
+
+
+@pytest.mark.parametrize(
+    ("data", "image_size", "small"),
+    [("digits", 16, False), ("digits", 32, False), ("fashion_mnist", 28, True),
+     ("cifar10", 32, True), ("stl10", 96, False)],
+)  # fmt: skip
+def test_small_stem_only_where_the_stock_stem_would_lose_detail(data, image_size, small):
+    info = dataset_info(data, None)
+    assert wants_small_stem("resnet18", image_size, info) is small
+    assert wants_small_stem("vit_small_patch16_224", image_size, info) is False
