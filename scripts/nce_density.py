@@ -2,14 +2,16 @@
 
 Fits an unnormalised 1-D and d-D Gaussian (c* = −log Z known in closed form) and a small MLP
 energy on a 2-D ring of Gaussians against a fixed Gaussian noise, for k ∈ {1, 4, 16, 64},
-next to maximum likelihood. Prints a table and saves `nce_density.png` under --out.
+next to maximum likelihood. Prints a table and saves `nce_density.png` under --out; --json
+also writes the table's rows (JSON lines; null where a column does not apply).
 
-    python scripts/nce_density.py [--out outputs/demos] [--seeds 5] [--n-data 2000]
+    python scripts/nce_density.py [--out outputs/demos] [--seeds 5] [--n-data 2000] [--json F]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 from pathlib import Path
 
@@ -183,6 +185,20 @@ def print_table(results: dict[str, list]) -> None:
     Console().print(table)
 
 
+def write_json(results: dict[str, list], args, path: Path) -> None:
+    """One JSON line per table row, with the settings that produced it."""
+    keys = ("c_error", "theta_error", "c_to_ml")  # MLP: |log Ẑ|, KL, none
+    settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    with path.open("w") as out:
+        for model, rows in results.items():
+            for estimator, *errors in rows:
+                values = {
+                    k: None if math.isnan(v) else v for k, v in zip(keys, errors, strict=True)
+                }
+                row = {"model": model, "estimator": estimator, **values, **settings}
+                out.write(json.dumps(row) + "\n")
+
+
 def plot(results: dict[str, list], path: Path) -> None:
     import matplotlib
 
@@ -209,6 +225,7 @@ def main() -> None:
     parser.add_argument("--n-data", type=int, default=2000)
     parser.add_argument("--dim", type=int, default=4)
     parser.add_argument("--mlp-iters", type=int, default=200)
+    parser.add_argument("--json", type=Path, help="also write the table's rows here (JSON lines)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     results = {
@@ -221,6 +238,8 @@ def main() -> None:
         ),
     }
     print_table(results)
+    if args.json:
+        write_json(results, args, args.json)
     plot(results, args.out / "nce_density.png")
     print(f"plot: {args.out / 'nce_density.png'}")
 

@@ -6,15 +6,18 @@ The output layer is a V×d embedding. The softmax scores all V classes per examp
 from the unigram distribution q (shared across the batch), with the logit
 G(y) = s(x, y) + c − log q(y) − log k, and touches only those rows (sparse updates).
 Prints time per step, activation memory per step and top-1 accuracy (also for NCE given
-the softmax's wall-clock budget); saves a plot.
+the softmax's wall-clock budget); saves a plot; --json also writes the table's rows (JSON
+lines, with the settings and the 1-minute load average: the timings depend on the machine).
 
-    python scripts/nce_vocab.py [--out outputs/demos] [--vocab 100000] [--steps 200]
+    python scripts/nce_vocab.py [--out outputs/demos] [--vocab 100000] [--steps 200] [--json F]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import os
 import time
 from pathlib import Path
 
@@ -165,6 +168,11 @@ def report(results: dict[str, dict[str, float]], args, out: Path) -> None:
     fig.tight_layout()
     fig.savefig(out / "nce_vocab.png", dpi=120)
     print(f"plot: {out / 'nce_vocab.png'}")
+    if args.json:
+        with args.json.open("w") as f:
+            settings = {**vars(args), "load_avg_1min": os.getloadavg()[0]}
+            for method, row in results.items():  # the row's steps win over the --steps setting
+                f.write(json.dumps({**settings, "method": method, **row}, default=str) + "\n")
 
 
 def main() -> None:
@@ -178,6 +186,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=0.01)
     parser.add_argument("--zipf", type=float, default=1.0)
     parser.add_argument("--noise", type=float, default=0.3)
+    parser.add_argument("--json", type=Path, help="also write the table's rows here (JSON lines)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     unigram = zipf_unigram(args.vocab, args.zipf)
