@@ -105,9 +105,8 @@ def batch_gradient_noise(module, datamodule, batch_size: int, draws: int, seed: 
         index = torch.randperm(len(images), generator=gen, device=module.device)[:batch_size]
         return views.two_views(images[index], gen)
 
-    def loss_of(pair):
-        z = module.head(module.backbone(torch.cat(pair)))
-        return module.loss(*z.float().chunk(2))
+    def loss_of(pair):  # reads the queue (its negatives count) without pushing into it
+        return module.contrastive_step(*pair).loss
 
     module.train()
     return gradient_noise(module, loss_of, (draw() for _ in range(draws)))

@@ -50,9 +50,9 @@ def test_global_batch_of_one_is_refused():
 def test_stats_report_mi_bound_and_counts():
     z1, z2 = _views(n=5)
     loss_fn = InfoNCELoss()
-    loss = loss_fn(z1, z2)
-    assert loss_fn.stats["num_negatives"].item() == 8
-    assert loss_fn.stats["mi_bound"].item() == pytest.approx(math.log(9) - loss.item())
+    loss, stats = loss_fn.with_stats(z1, z2)
+    assert stats["num_negatives"].item() == 8
+    assert stats["mi_bound"].item() == pytest.approx(math.log(9) - loss.item())
 
 
 def test_learnable_temperature_clamps_scale_at_100_and_keeps_gradient():

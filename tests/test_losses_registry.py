@@ -20,9 +20,9 @@ def test_one_yaml_per_registered_loss():
 def test_yaml_builds_a_loss_called_on_two_views(path):
     cfg = yaml.safe_load(path.read_text())
     loss_fn = build_loss(cfg.pop("name"), gather=True, **cfg)
-    loss = loss_fn(torch.randn(6, 4), torch.randn(6, 4))
-    assert loss.ndim == 0 and torch.isfinite(loss)
-    assert {"pos_sim", "neg_sim", "pos_acc", "temperature"} <= set(loss_fn.stats)
+    out = loss_fn.with_stats(torch.randn(6, 4), torch.randn(6, 4))
+    assert out.loss.ndim == 0 and torch.isfinite(out.loss)
+    assert {"pos_sim", "neg_sim", "pos_acc", "temperature"} <= set(out.stats)
 
 
 def test_unknown_loss_lists_the_known_ones():

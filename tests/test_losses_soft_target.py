@@ -16,7 +16,7 @@ def _views(n: int = 6, d: int = 5, seed: int = 0) -> tuple[torch.Tensor, torch.T
 @pytest.mark.parametrize("source", ["uniform", "target"])
 def test_alpha_zero_is_infonce(source):
     z1, z2 = _views()
-    loss = SoftTargetLoss(temperature=0.2, alpha=0.0, source=source)(z1, z2, *_views(seed=1))
+    loss = SoftTargetLoss(temperature=0.2, alpha=0.0, source=source)(z1, z2, targets=_views(seed=1))
     assert loss.item() == pytest.approx(InfoNCELoss(temperature=0.2)(z1, z2).item(), rel=1e-6)
 
 
@@ -31,10 +31,10 @@ def test_target_source_matches_loop_reference_and_blocks_gradient():
     z1, z2 = _views()
     t1, t2 = (t.requires_grad_() for t in _views(seed=1))
     loss_fn = SoftTargetLoss(temperature=0.2, alpha=0.4, source="target", target_temperature=0.5)
-    loss = loss_fn(z1, z2, t1, t2)
+    loss = loss_fn(z1, z2, targets=(t1, t2))
     q = ref.target_q(t1.detach(), t2.detach(), 0.5)
     assert loss.item() == pytest.approx(ref.soft_target(z1, z2, 0.2, 0.4, q), rel=1e-5)
-    assert loss_fn.needs_target and not loss.requires_grad
+    assert not loss.requires_grad
 
 
 def test_target_source_without_targets_is_refused():

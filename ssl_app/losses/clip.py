@@ -7,29 +7,37 @@ image–text). Each row is contrasted only against the other tower's B = NW glob
 
 i.e. InfoNCE with the row's own tower masked out (open_clip's local loss, labels offset
 by rank·N). Symmetric in (z1, z2). Use it when the two inputs are not interchangeable views.
+A queue of keys would mix both towers, so it takes no extra negatives.
 """
 
 from __future__ import annotations
 
 import torch
 
-from ssl_app.losses.infonce import InfoNCELoss
-from ssl_app.losses.pairs import PairSimilarities
+from ssl_app.losses.base import ContrastiveLoss
+from ssl_app.losses.infonce import infonce
+from ssl_app.losses.pairs import LossOutput, PairSimilarities
 
 
-class CLIPLoss(InfoNCELoss):
+def cross_tower(pairs: PairSimilarities) -> PairSimilarities:
+    """In-batch pairs with every same-tower column excluded (rows: [z1; z2])."""
+    rows, cols = pairs.sim.shape
+    row_tower = torch.arange(rows, device=pairs.sim.device) >= rows // 2
+    col_tower = torch.arange(cols, device=pairs.sim.device) >= cols // 2
+    same_tower = row_tower[:, None] == col_tower[None, :]
+    return PairSimilarities(pairs.sim, pairs.positive, same_tower)
+
+
+class CLIPLoss(ContrastiveLoss):
     """Symmetric cross-tower InfoNCE with a learnable logit scale (init 1/0.07, clamped at 100)."""
+
+    takes_negatives = False
 
     def __init__(
         self, temperature: float = 0.07, gather: bool = True, learnable_temperature: bool = True
     ) -> None:
         super().__init__(temperature, gather, learnable_temperature)
 
-    def similarities(self, z1: torch.Tensor, z2: torch.Tensor) -> PairSimilarities:
-        """In-batch pairs with every same-tower column excluded (rows: [z1; z2])."""
-        pairs = super().similarities(z1, z2)
-        rows, cols = pairs.sim.shape
-        row_tower = torch.arange(rows, device=pairs.sim.device) >= rows // 2
-        col_tower = torch.arange(cols, device=pairs.sim.device) >= cols // 2
-        same_tower = row_tower[:, None] == col_tower[None, :]
-        return PairSimilarities(pairs.sim, pairs.positive, same_tower)
+    def with_stats(self, z1, z2, negatives=None, targets=None) -> LossOutput:
+        pairs = cross_tower(self.pairs(z1, z2, negatives))
+        return self.output(pairs, infonce(pairs, self.scale()), bounds_mi=True)

@@ -15,15 +15,32 @@ from __future__ import annotations
 import torch
 
 from ssl_app.errors import require_positive
+from ssl_app.losses.base import ContrastiveLoss
 from ssl_app.losses.gather import gather_with_grad
-from ssl_app.losses.infonce import InfoNCELoss
-from ssl_app.losses.pairs import PairSimilarities, masked_logsumexp
+from ssl_app.losses.pairs import LossOutput, PairSimilarities, masked_logsumexp
 
 
-class DecoupledLoss(InfoNCELoss):
+def positive_weight(pos: torch.Tensor, sigma: float | None, gather: bool) -> torch.Tensor:
+    """(2N,) DCLW weights 2 − B·softmax(s⁺/σ) over all global images (1 without σ)."""
+    if sigma is None:
+        return torch.ones_like(pos)
+    local = pos[: len(pos) // 2] / sigma
+    everyone = gather_with_grad(local) if gather else local
+    weight = 2 - len(everyone) * (local - everyone.logsumexp(0)).exp()
+    return torch.cat([weight, weight])
+
+
+def decoupled(
+    pairs: PairSimilarities, scale: torch.Tensor, sigma: float | None, gather: bool
+) -> torch.Tensor:
+    """Mean over rows of −w·s⁺/τ + log Σ_neg e^{s/τ}."""
+    pos = pairs.positive_sim().float()
+    log_neg = masked_logsumexp(pairs.sim.float() * scale, pairs.negative_mask())
+    return (log_neg - positive_weight(pos, sigma, gather) * pos * scale).mean()
+
+
+class DecoupledLoss(ContrastiveLoss):
     """DCL (sigma=None) or DCLW (positive weighting with vMF concentration `sigma` > 0)."""
-
-    bounds_mi = False
 
     def __init__(
         self,
@@ -37,16 +54,7 @@ class DecoupledLoss(InfoNCELoss):
             require_positive("loss.sigma", sigma)
         self.sigma = sigma
 
-    def positive_weight(self, pos: torch.Tensor) -> torch.Tensor:
-        """(2N,) DCLW weights 2 − B·softmax(s⁺/σ) over all global images (1 without σ)."""
-        if self.sigma is None:
-            return torch.ones_like(pos)
-        local = pos[: len(pos) // 2] / self.sigma
-        everyone = gather_with_grad(local) if self.gather else local
-        weight = 2 - len(everyone) * (local - everyone.logsumexp(0)).exp()
-        return torch.cat([weight, weight])
-
-    def pair_loss(self, pairs: PairSimilarities, scale: torch.Tensor) -> torch.Tensor:
-        pos = pairs.positive_sim().float()
-        log_neg = masked_logsumexp(pairs.sim.float() * scale, pairs.negative_mask())
-        return (log_neg - self.positive_weight(pos) * pos * scale).mean()
+    def with_stats(self, z1, z2, negatives=None, targets=None) -> LossOutput:
+        pairs = self.pairs(z1, z2, negatives)
+        loss = decoupled(pairs, self.scale(), self.sigma, self.gather)
+        return self.output(pairs, loss, bounds_mi=False)

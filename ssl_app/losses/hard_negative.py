@@ -12,14 +12,24 @@ code, the weights are w_j = e^{β·s_j/τ} normalised to mean 1 over the row's M
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from ssl_app.errors import ConfigError
-from ssl_app.losses.debiased import DebiasedLoss
-from ssl_app.losses.pairs import masked_logsumexp
+from ssl_app.losses.base import ContrastiveLoss
+from ssl_app.losses.debiased import check_tau_plus, debiased_infonce
+from ssl_app.losses.pairs import LossOutput, masked_logsumexp
 
 
-class HardNegativeLoss(DebiasedLoss):
+def reweighted_logsumexp(logits: torch.Tensor, neg_mask: torch.Tensor, beta: float) -> torch.Tensor:
+    """(2N,) log Σ_j w_j e^{l_j} = log M + LSE((1+β)·l) − LSE(β·l) over the negatives."""
+    m = neg_mask.sum(1).float()
+    weighted = masked_logsumexp((1 + beta) * logits, neg_mask)
+    return m.log() + weighted - masked_logsumexp(beta * logits, neg_mask)
+
+
+class HardNegativeLoss(ContrastiveLoss):
     """Debiased InfoNCE with negatives re-weighted by e^{β·s/τ} (concentration `beta` ≥ 0)."""
 
     def __init__(
@@ -30,13 +40,14 @@ class HardNegativeLoss(DebiasedLoss):
         gather: bool = True,
         learnable_temperature: bool = False,
     ) -> None:
-        super().__init__(temperature, tau_plus, gather, learnable_temperature)
+        super().__init__(temperature, gather, learnable_temperature)
+        self.tau_plus = check_tau_plus(tau_plus)
         if not beta >= 0:
             raise ConfigError(f"loss.beta must be ≥ 0, got {beta}; 0 turns re-weighting off")
         self.beta = beta
 
-    def log_negative_sum(self, logits: torch.Tensor, neg_mask: torch.Tensor) -> torch.Tensor:
-        """(2N,) log Σ_j w_j e^{l_j} = log M + LSE((1+β)·l) − LSE(β·l) over the negatives."""
-        m = neg_mask.sum(1).float()
-        weighted = masked_logsumexp((1 + self.beta) * logits, neg_mask)
-        return m.log() + weighted - masked_logsumexp(self.beta * logits, neg_mask)
+    def with_stats(self, z1, z2, negatives=None, targets=None) -> LossOutput:
+        pairs = self.pairs(z1, z2, negatives)
+        log_negatives = functools.partial(reweighted_logsumexp, beta=self.beta)
+        loss = debiased_infonce(pairs, self.scale(), self.tau_plus, log_negatives)
+        return self.output(pairs, loss, bounds_mi=False)

@@ -21,8 +21,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ssl_app.errors import ConfigError
-from ssl_app.losses.infonce import InfoNCELoss
-from ssl_app.losses.pairs import PairSimilarities
+from ssl_app.losses.base import ContrastiveLoss
+from ssl_app.losses.pairs import LossOutput, PairSimilarities
 
 
 def binary_nce(data_logits: torch.Tensor, noise_logits: torch.Tensor, k: float) -> torch.Tensor:
@@ -87,14 +87,23 @@ class NCELoss(nn.Module):
         return binary_nce(self.logits(x), self.logits(noise_samples), self.k)
 
 
-class PairNCELoss(InfoNCELoss):
+def pair_nce(pairs: PairSimilarities, scale: torch.Tensor, log_z: torch.Tensor) -> torch.Tensor:
+    """Binary NCE with the positive as data and the row's M negatives as noise samples."""
+    m = pairs.num_candidates - 1
+    logits = pairs.sim.float() * scale - log_z - math.log(m)
+    noise_logits = logits[pairs.negative_mask()]
+    return binary_nce(logits.gather(1, pairs.positive[:, None]), noise_logits, m)
+
+
+class PairNCELoss(ContrastiveLoss):
     """Binary NCE on in-batch pairs: G_ij = s_ij/τ − ĉ − log M for the positive and M negatives.
 
     With noise uniform over the K = 2NW − 1 candidates, ĉ = log Z − log K is the learned log of
-    the mean partition per candidate (0 at init); `stats["log_z"]` logs it.
+    the mean partition per candidate (0 at init); `stats["log_z"]` logs it. The noise is the
+    batch itself, so it takes no queued negatives.
     """
 
-    bounds_mi = False
+    takes_negatives = False
 
     def __init__(
         self, temperature: float = 0.1, gather: bool = True, learnable_temperature: bool = False
@@ -102,13 +111,8 @@ class PairNCELoss(InfoNCELoss):
         super().__init__(temperature, gather, learnable_temperature)
         self.log_z = nn.Parameter(torch.zeros(()))
 
-    def pair_loss(self, pairs: PairSimilarities, scale: torch.Tensor) -> torch.Tensor:
-        m = pairs.num_candidates - 1
-        logits = pairs.sim.float() * scale - self.log_z - math.log(m)
-        noise_logits = logits[pairs.negative_mask()]
-        return binary_nce(logits.gather(1, pairs.positive[:, None]), noise_logits, m)
-
-    def record(self, pairs: PairSimilarities, loss: torch.Tensor) -> torch.Tensor:
-        super().record(pairs, loss)
-        self.stats["log_z"] = self.log_z.detach()
-        return loss
+    def with_stats(self, z1, z2, negatives=None, targets=None) -> LossOutput:
+        pairs = self.pairs(z1, z2, negatives)
+        result = self.output(pairs, pair_nce(pairs, self.scale(), self.log_z), bounds_mi=False)
+        result.stats["log_z"] = self.log_z.detach()
+        return result

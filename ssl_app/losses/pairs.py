@@ -1,14 +1,16 @@
-"""Positive-pair bookkeeping shared by every contrastive loss of the family.
+"""Positive-pair bookkeeping and diagnostics shared by every contrastive loss of the family.
 
 Rows are this rank's 2N embeddings [view1; view2]; columns are the 2NW embeddings of
 all ranks [view1 of rank 0..W-1; view2 of rank 0..W-1], gathered with gradients
-(open_clip's "local loss": memory linear in the local batch). Row i's positive is the
-other view of the same image, at a column offset by this rank's position (rank × N).
+(open_clip's "local loss": memory linear in the local batch), then any extra negatives
+(K queued keys, no gradient). Row i's positive is the other view of the same image, at a
+column offset by this rank's position (rank × N).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -21,13 +23,13 @@ from ssl_app.losses.gather import gather_with_grad, rank, world_size
 class PairSimilarities:
     """Cosine similarities of local rows against global columns, with the pair layout."""
 
-    sim: torch.Tensor  # (2N, 2NW) cosine similarities
+    sim: torch.Tensor  # (2N, 2NW + K) cosine similarities
     positive: torch.Tensor  # (2N,) column index of each row's positive
-    self_mask: torch.Tensor  # (2N, 2NW) True at excluded columns: the row itself (+ its tower)
+    self_mask: torch.Tensor  # (2N, 2NW + K) True at excluded columns: the row itself (+ tower)
 
     @property
     def num_candidates(self) -> int:
-        """K (2NW − 1 in-batch): the positive plus every negative a row is contrasted against."""
+        """K (2NW − 1 in-batch, + the queue): the positive plus every negative of a row."""
         return self.sim.shape[1] - int(self.self_mask[0].sum())
 
     def positive_sim(self) -> torch.Tensor:
@@ -35,14 +37,28 @@ class PairSimilarities:
         return self.sim.gather(1, self.positive[:, None]).squeeze(1)
 
     def negative_mask(self) -> torch.Tensor:
-        """(2N, 2NW) True at the 2NW − 2 negatives of each row (not self, not positive)."""
+        """(2N, 2NW + K) True at the negatives of each row (not self, not positive)."""
         mask = ~self.self_mask
         mask[torch.arange(len(self.positive), device=mask.device), self.positive] = False
         return mask
 
 
-def pair_similarities(z1: torch.Tensor, z2: torch.Tensor, gather: bool = True) -> PairSimilarities:
-    """Normalise two views' projections (N, D) and compare local rows with global columns."""
+class LossOutput(NamedTuple):
+    """What every loss returns from `with_stats`: the scalar and its detached diagnostics
+    (`loss, stats = loss_fn.with_stats(z1, z2)`)."""
+
+    loss: torch.Tensor
+    stats: dict[str, torch.Tensor]
+
+
+def pair_similarities(
+    z1: torch.Tensor,
+    z2: torch.Tensor,
+    gather: bool = True,
+    negatives: torch.Tensor | None = None,
+) -> PairSimilarities:
+    """Normalise two views' projections (N, D) and compare local rows with global columns;
+    `negatives` (K, D), e.g. queued keys, are appended as columns without gradient."""
     if z1.shape != z2.shape or z1.ndim != 2:
         raise ValueError(
             f"z1 and z2 must both be (N, D), got {tuple(z1.shape)} and {tuple(z2.shape)}"
@@ -58,10 +74,12 @@ def pair_similarities(z1: torch.Tensor, z2: torch.Tensor, gather: bool = True) -
     rows = torch.cat([z1, z2])
     gathered = gather and w > 1
     columns = torch.cat([gather_with_grad(z1), gather_with_grad(z2)]) if gathered else rows
+    if negatives is not None:
+        columns = torch.cat([columns, F.normalize(negatives.detach().to(rows.dtype), dim=1)])
     idx = torch.arange(n, device=z1.device) + r * n
     self_col = torch.cat([idx, idx + n * w])
     positive = torch.cat([idx + n * w, idx])
-    self_mask = torch.zeros(2 * n, 2 * n * w, dtype=torch.bool, device=z1.device)
+    self_mask = torch.zeros(2 * n, len(columns), dtype=torch.bool, device=z1.device)
     self_mask[torch.arange(2 * n, device=z1.device), self_col] = True
     return PairSimilarities(rows @ columns.T, positive, self_mask)
 
@@ -71,16 +89,22 @@ def masked_logsumexp(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return x.masked_fill(~mask, float("-inf")).logsumexp(1)
 
 
-def contrastive_stats(pairs: PairSimilarities, loss: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Detached diagnostics: positive/negative similarity, top-1 of the positive, MI bound."""
+def contrastive_stats(
+    pairs: PairSimilarities, loss: torch.Tensor, temperature: torch.Tensor, bounds_mi: bool
+) -> dict[str, torch.Tensor]:
+    """Detached diagnostics: positive/negative similarity, top-1 of the positive, counts, τ,
+    and (for losses that are an InfoNCE bound) the MI bound log K − L."""
     with torch.no_grad():
         sim = pairs.sim.detach().masked_fill(pairs.self_mask, float("-inf"))
         neg = pairs.sim.detach()[pairs.negative_mask()]
         k = pairs.num_candidates
-        return {
+        stats = {
             "pos_sim": pairs.positive_sim().detach().mean(),
             "neg_sim": neg.mean() if neg.numel() else torch.zeros(()),
             "pos_acc": (sim.argmax(1) == pairs.positive).float().mean(),
-            "mi_bound": torch.log(torch.tensor(float(k))) - loss.detach().float(),
             "num_negatives": torch.tensor(float(k - 1)),
+            "temperature": temperature.detach(),
         }
+        if bounds_mi:
+            stats["mi_bound"] = torch.log(torch.tensor(float(k))) - loss.detach().float()
+        return stats

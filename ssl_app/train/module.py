@@ -1,20 +1,23 @@
 """The LightningModule: backbone + projection head trained with a contrastive loss.
 
 Lightning owns the loop, precision, devices, checkpoints and logging; this class holds
-the model, one training step and the optimiser set-up. The whole resolved run config
-is saved in the checkpoint (`hyper_parameters["cfg"]`) so a checkpoint rebuilds itself.
+the model, one training step and the optimiser set-up, and what the step feeds the loss
+besides the two views: the momentum (EMA) encoder of `model.ema` and the negative queue of
+`loss.queue_size`. The whole resolved run config is saved in the checkpoint
+(`hyper_parameters["cfg"]`) so a checkpoint rebuilds itself.
 """
 
 from __future__ import annotations
 
 from copy import deepcopy
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytorch_lightning as pl
 import torch
 import torch.nn as nn
 
-from ssl_app.losses import build_loss
+from ssl_app.errors import ConfigError
+from ssl_app.losses import build_loss, build_queue
 from ssl_app.models import ProjectionHead
 from ssl_app.models.checkpoint import BackboneSpec
 from ssl_app.train.optim import build_optimizer, build_scheduler, scaled_lr
@@ -36,8 +39,34 @@ def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
             t.copy_(o)
 
 
+def check_momentum(momentum: object) -> float:
+    """`model.ema.momentum` as a float in [0, 1], else a one-line ConfigError."""
+    if isinstance(momentum, bool) or not isinstance(momentum, (int, float)):
+        raise ConfigError(f"model.ema.momentum must be a number in [0, 1], got {momentum!r}")
+    if not 0 <= momentum <= 1:
+        raise ConfigError(
+            f"model.ema.momentum must be in [0, 1], got {momentum}; e.g. 0.99 (MoCo v2+)"
+        )
+    return float(momentum)
+
+
+class Step(NamedTuple):
+    """One contrastive step: the loss and its stats, the backbone features (2N, F) of both
+    views, and the keys (t1, t2) of each view that the queue takes."""
+
+    loss: torch.Tensor
+    stats: dict[str, torch.Tensor]
+    features: torch.Tensor
+    keys: tuple[torch.Tensor, torch.Tensor]
+
+
 class ContrastiveModule(pl.LightningModule):
-    """SimCLR-style pretraining: two views → backbone → head → loss(z1, z2)."""
+    """SimCLR-style pretraining: two views → backbone → head → loss(z1, z2).
+
+    With `model.ema.enabled`, a momentum copy of backbone + head (`target`) gives the keys:
+    queued negatives and soft_target's targets; without it the keys are the online
+    projections with stop-gradient. With `loss.queue_size=K`, the last K keys extend every
+    row's negatives."""
 
     def __init__(self, cfg: dict[str, Any]) -> None:
         super().__init__()
@@ -46,37 +75,47 @@ class ContrastiveModule(pl.LightningModule):
         self.backbone = BackboneSpec.from_run_config(cfg["model"]).build()
         self.head = ProjectionHead(self.backbone.num_features, **cfg["model"]["head"])
         loss_cfg = dict(cfg["loss"])
-        self.loss = build_loss(loss_cfg.pop("name"), **loss_cfg)
-        self.target = frozen_copy(self.backbone, self.head) if self.needs_target else None
-
-    @property
-    def needs_target(self) -> bool:
-        """True for losses fed by an EMA target encoder (soft_target with source=target)."""
-        return getattr(self.loss, "needs_target", False)
+        name, queue_size = loss_cfg.pop("name"), loss_cfg.pop("queue_size")
+        self.loss = build_loss(name, **loss_cfg)
+        self.queue = build_queue(name, queue_size, self.head[-1].out_features)
+        ema = cfg["model"]["ema"]
+        self.ema_momentum = check_momentum(ema["momentum"])
+        self.target = frozen_copy(self.backbone, self.head) if ema["enabled"] else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Backbone features (what evaluation and export use)."""
         return self.backbone(x)
 
-    def training_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]:
-        """The loss, and the detached backbone features of both views (for the online probe)."""
-        (x1, x2), _ = batch
+    def contrastive_step(self, x1: torch.Tensor, x2: torch.Tensor) -> Step:
+        """Encode both views and score them against the batch and the queue. The queue is only
+        read here (`training_step` pushes), so measurements may call this freely."""
         x = torch.cat([x1, x2]).contiguous(memory_format=self.memory_format)
         features = self.backbone(x)
-        z = self.head(features)
-        targets = {}
-        if self.target is not None:
-            with torch.no_grad():
-                t1, t2 = self.target(x).float().chunk(2)
-                targets = {"target_z1": t1, "target_z2": t2}
+        z1, z2 = self.head(features).float().chunk(2)
+        targets = self.momentum_keys(x) if self.target is not None else None
+        negatives = self.queue.keys() if self.queue is not None else None
         # Similarities and softmax in fp32: under bf16 autocast the logits lose ~3 digits.
         with torch.autocast(self.device.type, enabled=False):
-            loss = self.loss(*z.float().chunk(2), **targets)
-        stats = {f"train/{k}": v for k, v in self.loss.stats.items()}
-        self.log("train/loss", loss, prog_bar=True, sync_dist=True)
-        self.log_dict(stats, sync_dist=True)
+            loss, stats = self.loss.with_stats(z1, z2, negatives, targets)
+        return Step(loss, stats, features, targets or (z1.detach(), z2.detach()))
+
+    @torch.no_grad()
+    def momentum_keys(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The EMA encoder's projections (fp32) of the two views stacked in `x`."""
+        t1, t2 = self.target(x).float().chunk(2)
+        return t1, t2
+
+    def training_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]:
+        """The loss, and the detached backbone features of both views (for the online probe);
+        this step's keys join the queue."""
+        (x1, x2), _ = batch
+        step = self.contrastive_step(x1, x2)
+        if self.queue is not None:
+            self.queue.push(*step.keys)
+        self.log("train/loss", step.loss, prog_bar=True, sync_dist=True)
+        self.log_dict({f"train/{k}": v for k, v in step.stats.items()}, sync_dist=True)
         self.log("lr", self.optimizers().param_groups[0]["lr"], prog_bar=True)
-        return {"loss": loss, "features": features.detach()}
+        return {"loss": step.loss, "features": step.features.detach()}
 
     @property
     def memory_format(self) -> torch.memory_format:
@@ -95,7 +134,7 @@ class ContrastiveModule(pl.LightningModule):
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         if self.target is not None:
             online = nn.Sequential(self.backbone, self.head)
-            ema_update(self.target, online, self.loss.target_momentum)
+            ema_update(self.target, online, self.ema_momentum)
 
     def global_batch_size(self) -> int:
         """Images per optimiser step over all devices and nodes."""
