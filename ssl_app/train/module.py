@@ -123,10 +123,14 @@ class ContrastiveModule(pl.LightningModule):
         (ResNet-18 at 32 px on 2 cores: +10 % images/s)."""
         return torch.channels_last
 
-    def on_fit_start(self) -> None:
-        """Weights in the input's memory format; `model.compile=true` compiles backbone and
-        head in place (state_dict keys unchanged)."""
+    def configure_model(self) -> None:
+        """Weights in the input's memory format, before Lightning wraps the model in DDP:
+        converted after it, DDP's gradient buckets keep the old strides and the gradients of
+        some weights come out wrong (seen: 1x1 convolutions, two processes vs one)."""
         self.to(memory_format=self.memory_format)
+
+    def on_fit_start(self) -> None:
+        """`model.compile=true` compiles backbone and head in place (state_dict keys unchanged)."""
         if self.cfg["model"].get("compile"):
             for part in (self.backbone, self.head):
                 part.compile()
