@@ -120,12 +120,16 @@ def test_curve_inputs_come_from_the_run_directory(tmp_path):
     (tmp_path / ".hydra").mkdir()
     (tmp_path / ".hydra" / "config.yaml").write_text("loss:\n  name: hard_negative\n")
     assert run_loss_name(tmp_path) == "loss=hard_negative"
-    final = {"random init": {"knn_top1": 0.3}, "raw pixels": {"knn_top1": 0.6}, "data": "x"}
-    (tmp_path / "results.json").write_text(json.dumps(final))
+    final = {"random init": {"knn_top1": 0.3}, "raw pixels": {"knn_top1": 0.6}}
+    other = {"random init": {"knn_top1": 0.1}}
+    stored = {"digits": {"rows": final, "knn_sweep": {}}, "fashion_mnist": {"rows": other}}
+    (tmp_path / "results.json").write_text(json.dumps(stored))  # eval.json's schema
     rows = {"learned": {"knn_top1": 0.9}, "raw pixels": {"knn_top1": 0.7}}
-    assert knn_references(tmp_path, rows) == {"random init": 0.3, "raw pixels": 0.7}
+    assert knn_references(tmp_path, "digits", rows) == {"random init": 0.3, "raw pixels": 0.7}
+    assert knn_references(tmp_path, "fashion_mnist", {}) == {"random init": 0.1}
+    assert knn_references(tmp_path, "cifar10", {}) == {}
     (tmp_path / "results.json").write_text("{not json")
-    assert knn_references(tmp_path, {}) == {}
+    assert knn_references(tmp_path, "digits", {}) == {}
 
 
 def synthetic_classes(num_classes: int, per_class: int):

@@ -31,13 +31,21 @@ def run_loss_name(run_dir: Path) -> str:
     return f"loss={name}" if isinstance(name, str) else "contrastive loss"
 
 
-def knn_references(run_dir: Path, rows: dict[str, dict]) -> dict[str, float]:
-    """kNN top-1 on test of the baselines: eval.json's rows, else the run's results.json."""
-    results = run_dir / "results.json"
+def stored_rows(path: Path, data_name: str) -> dict[str, dict]:
+    """The rows of `data_name` in a results file (eval.json's schema); {} if none or unreadable."""
     try:
-        final = json.loads(results.read_text()) if results.is_file() else {}
+        stored = json.loads(path.read_text()) if path.is_file() else {}
     except json.JSONDecodeError:
-        final = {}
+        return {}
+    section = stored.get(data_name) if isinstance(stored, dict) else None
+    rows = section.get("rows") if isinstance(section, dict) else None
+    return rows if isinstance(rows, dict) else {}
+
+
+def knn_references(run_dir: Path, data_name: str, rows: dict[str, dict]) -> dict[str, float]:
+    """kNN top-1 on test of the baselines on `data_name`: eval.json's rows, else the run's
+    results.json."""
+    final = stored_rows(run_dir / "results.json", data_name)
     found = {name: rows.get(name) or final.get(name) for name in BASELINES}
     return {
         name: float(row["knn_top1"])
@@ -74,7 +82,7 @@ def write_figures(
             metrics,
             out / "training_curves.png",
             run_loss_name(out),
-            knn_references(out, section["rows"]),
+            knn_references(out, datamodule.name, section["rows"]),
         )
     embedding = plot_embedding(
         *test, out / "embedding.png", cfg.seed, cfg.tsne_max_points, class_names=names
