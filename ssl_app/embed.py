@@ -15,7 +15,6 @@ import hydra
 import numpy as np
 import torch
 from omegaconf import DictConfig
-from rich.console import Console
 from rich.table import Table
 
 from ssl_app.cli import hydra_entry
@@ -25,13 +24,15 @@ from ssl_app.errors import ConfigError, DataError, exit_on_user_error
 from ssl_app.eval.features import extract_features
 from ssl_app.eval.knn import build_index, clamp_k, require_faiss
 from ssl_app.eval.sources import (
-    Source,
+    Subject,
     build_datamodule,
     data_config,
     learned_source,
     with_workers,
 )
 from ssl_app.evaluate import resolve_device
+from ssl_app.progress import phase, say, show, show_bars
+from ssl_app.run_log import start as start_run_log
 
 if TYPE_CHECKING:
     import faiss
@@ -58,7 +59,7 @@ def item_names(dataset) -> list[str]:
     return [str(path) for path, _ in files]
 
 
-def out_dir(cfg: DictConfig, source: Source, data_name: str) -> Path:
+def out_dir(cfg: DictConfig, source: Subject, data_name: str) -> Path:
     """`out=`, else `<run>/embeddings/<data>_<split>` (exports: `outputs/embed/<data>_<split>`)."""
     if cfg.out:
         return Path(cfg.out)
@@ -76,7 +77,7 @@ def write_embeddings(out: Path, features: torch.Tensor, names: list[str], index)
         require_faiss().write_index(index, str(out / INDEX))
 
 
-def embed(cfg: DictConfig) -> tuple[Embedded, Source, object]:
+def embed(cfg: DictConfig) -> tuple[Embedded, Subject, object]:
     """Embed `cfg.split` with the requested backbone; returns (embeddings, source, datamodule)."""
     require_faiss("ssl-embed (its neighbour index)")
     resolve_device(cfg)
@@ -86,7 +87,9 @@ def embed(cfg: DictConfig) -> tuple[Embedded, Source, object]:
     data_cfg = with_workers(data_config(cfg, source), cfg.num_workers)
     datamodule = build_datamodule(data_cfg, source.spec)
     loader = datamodule.eval_dataloader(cfg.split)
-    features, _ = extract_features(source.backbone, loader, cfg.device, cfg.progress)
+    with phase("features", f"{datamodule.name} / {cfg.split}") as details:
+        features, _ = extract_features(source.backbone, loader, cfg.device, cfg.progress)
+        details.append(f"{len(features):,} images")
     names = item_names(loader.dataset.base)
     index = build_index(features, use_gpu=False)
     out = out_dir(cfg, source, datamodule.name)
@@ -94,7 +97,7 @@ def embed(cfg: DictConfig) -> tuple[Embedded, Source, object]:
     return Embedded(features, names, out, index), source, datamodule
 
 
-def query_feature(path: str, source: Source, datamodule, device: str) -> torch.Tensor:
+def query_feature(path: str, source: Subject, datamodule, device: str) -> torch.Tensor:
     """The unit feature of one image file, through the same eval transform as the split."""
     try:
         image = load_image(Path(path), datamodule.info.channels)
@@ -117,17 +120,19 @@ def print_neighbours(query: str, neighbours: list[tuple[str, float]]) -> None:
         table.add_column(column, justify="left" if column == "image" else "right")
     for rank, (name, sim) in enumerate(neighbours, 1):
         table.add_row(str(rank), name, f"{sim:.4f}")
-    Console().print(table)
+    show(table)
 
 
 @hydra.main(config_path="conf", config_name="embed", version_base=None)
 @exit_on_user_error
 def hydra_main(cfg: DictConfig) -> None:
+    start_run_log()
+    show_bars(cfg.progress)
     if cfg.query and not Path(cfg.query).is_file():  # before the minutes of embedding
         raise DataError(f"query image '{cfg.query}' does not exist; pass query=<image file>")
     embedded, source, datamodule = embed(cfg)
     rows, dim = embedded.features.shape
-    print(f"wrote {rows} x {dim} embeddings of {datamodule.name} ({cfg.split}) to {embedded.out}")
+    say(f"wrote {rows} x {dim} embeddings of {datamodule.name} ({cfg.split}) to {embedded.out}")
     if cfg.query:
         feature = query_feature(cfg.query, source, datamodule, cfg.device)
         print_neighbours(cfg.query, nearest(embedded, feature, cfg.k))

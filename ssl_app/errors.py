@@ -10,9 +10,10 @@ import functools
 import inspect
 import math
 import numbers
-import sys
 from collections.abc import Callable, Iterable
 from typing import TypeVar
+
+from ssl_app.progress import LOG
 
 T = TypeVar("T")
 
@@ -69,22 +70,21 @@ def require_known_keys(keys: Iterable[str], fn: Callable, where: str, skip=("sel
 
 def exit_on_user_error(fn: Callable[..., T]) -> Callable[..., T]:
     """Decorator for entry points: an `SslAppError`, or an output that cannot be written (read-only,
-    no permission, disk full), prints `error: <message>` and exits 2."""
+    no permission, disk full), prints `error: <message>` (stderr and the run's log) and exits 2."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except SslAppError as err:
-            print(f"error: {err}", file=sys.stderr)
+            LOG.error(f"error: {err}")
             raise SystemExit(2) from None
         except OSError as err:
             if err.errno not in UNWRITABLE:
                 raise
-            print(
+            LOG.error(
                 f"error: cannot write {err.filename or ''}: {err.strerror}; "
-                "choose a writable place (out=, hydra.run.dir=, cache_dir=)",
-                file=sys.stderr,
+                "choose a writable place (out=, hydra.run.dir=, cache_dir=)"
             )
             raise SystemExit(2) from None
 

@@ -18,19 +18,25 @@ from ssl_app.errors import exit_on_user_error
 from ssl_app.eval.figures import write_figures
 from ssl_app.eval.options import from_eval_config, require_count
 from ssl_app.eval.protocols import Results, expand, run_protocols
-from ssl_app.eval.report import print_results_table
+from ssl_app.eval.report import results_table
 from ssl_app.eval.results_file import write_results
 from ssl_app.eval.sources import data_config, feature_set, resolve_source, with_workers
+from ssl_app.progress import say, show, show_bars
+from ssl_app.run_log import start as start_run_log
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
-    """Run the requested protocols; returns eval.json's section of this data set (+ its name)."""
+    """Run the requested protocols; returns eval.json's section of this data set (+ its name).
+    The output directory is said first and the lines also go to `evaluate.log` there."""
     todo = expand(cfg.protocol, cfg.ood_data is not None)
     opts = from_eval_config(cfg)
     require_count("max_plot_classes", cfg.max_plot_classes)
     torch.manual_seed(cfg.seed)
     resolve_device(cfg)
+    show_bars(cfg.progress)
     source = resolve_source(cfg)
+    start_run_log(source.out_dir / "evaluate.log")
+    say(f"output directory: {source.out_dir} (eval.json, evaluate.log)")
     features = feature_set(source, with_workers(data_config(cfg, source), cfg.num_workers), cfg)
     results = run_protocols([features], todo, opts)
     name = features.datamodule.name
@@ -45,7 +51,7 @@ def skip_large_confusion(results: Results, max_classes: int) -> None:
     """No confusion-matrix plot above `max_classes` classes (one line says so)."""
     classes = len(results.confusion)
     if classes > max_classes:
-        print(
+        say(
             f"confusion plot skipped: {classes:,} classes > max_plot_classes={max_classes:,} "
             f"(a {classes}×{classes} image); per-class accuracy is in eval.json"
         )
@@ -63,8 +69,8 @@ def resolve_device(cfg: DictConfig) -> None:
 @exit_on_user_error
 def hydra_main(cfg: DictConfig) -> None:
     section = evaluate(cfg)
-    print_results_table(section["rows"], f"ssl-eval on {section['data']}")
-    print(f"wrote {section['out_dir'] / 'eval.json'}")
+    show(results_table(section["rows"], f"ssl-eval on {section['data']}"))
+    say(f"wrote {section['out_dir'] / 'eval.json'}")
 
 
 main = hydra_entry("evaluate", hydra_main)

@@ -17,6 +17,8 @@ from typing import Any
 from ssl_app.errors import ConfigError, exit_on_user_error
 from ssl_app.models.checkpoint import BackboneSpec, backbone_from_checkpoint, run_checkpoint
 from ssl_app.models.exported import export_backbone, publish_export
+from ssl_app.progress import phase
+from ssl_app.run_log import start as start_run_log
 
 KEYS = ("run_dir", "checkpoint", "out", "push_to_hub")
 USAGE = (
@@ -86,17 +88,20 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path) -> Path:
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    start_run_log()
     if "run_dir" in args:
         checkpoint, default_out = run_checkpoint(args["run_dir"]), Path(args["run_dir"]) / "export"
     else:
         checkpoint = Path(args["checkpoint"])
         default_out = checkpoint.parent / "export"
     out = Path(args.get("out") or default_out)
-    weights = export_checkpoint(checkpoint, out)
-    print(f"exported {checkpoint} -> {weights} (+ {weights.parent / 'config.json'})")
+    with phase("exported") as details:
+        weights = export_checkpoint(checkpoint, out)
+        details.append(f"{checkpoint} -> {weights} (+ {weights.parent / 'config.json'})")
     if args.get("push_to_hub"):
         repo = args["push_to_hub"]
-        print(f"published {out} -> {publish_export(out, repo)} (timm name: hf-hub:{repo})")
+        with phase("published") as details:
+            details.append(f"{out} -> {publish_export(out, repo)} (timm name: hf-hub:{repo})")
 
 
 if __name__ == "__main__":

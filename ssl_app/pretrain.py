@@ -18,6 +18,7 @@ import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
+from pytorch_lightning.utilities import rank_zero_only
 
 from ssl_app.cli import hydra_entry
 from ssl_app.data import DatasetInfo, dataset_info
@@ -25,9 +26,11 @@ from ssl_app.data.datamodule import ContrastiveDataModule
 from ssl_app.errors import ConfigError, exit_on_user_error, require_positive
 from ssl_app.eval.feature_set import FeatureSet
 from ssl_app.eval.final_table import final_table, top1_rows, verdict
-from ssl_app.eval.report import print_results_table
+from ssl_app.eval.report import results_table
 from ssl_app.eval.results_file import write_results
 from ssl_app.models.checkpoint import BackboneSpec
+from ssl_app.progress import phase, say, show, show_bars
+from ssl_app.run_log import start as start_run_log
 from ssl_app.train.callbacks import (
     OnlineKNN,
     SaveOnInterrupt,
@@ -36,6 +39,7 @@ from ssl_app.train.callbacks import (
 )
 from ssl_app.train.checkpoint_io import AtomicCheckpointIO
 from ssl_app.train.continuation import ContinueRandomStreams, FlushMetrics
+from ssl_app.train.display import display_callbacks
 from ssl_app.train.loggers import build_loggers
 from ssl_app.train.module import ContrastiveModule
 from ssl_app.train.online_probe import OnlineLinearProbe
@@ -77,7 +81,7 @@ def complete_config(cfg: DictConfig) -> None:
 def build_components(cfg: DictConfig) -> tuple[ContrastiveModule, ContrastiveDataModule, dict]:
     """Seeded model and data module of a run, and its resolved config as a plain dict."""
     complete_config(cfg)
-    pl.seed_everything(cfg.seed, workers=True)
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = ContrastiveDataModule.from_config(OmegaConf.to_container(cfg.data, resolve=True))
     config = OmegaConf.to_container(cfg, resolve=True)
     return ContrastiveModule(config), datamodule, config
@@ -122,29 +126,43 @@ def continued_run_dir(resume: Any, ckpt_path: Path, run_dir: Path) -> Path:
 def run_pretraining(
     cfg: DictConfig, run_dir: Path, extra_callbacks: Sequence[pl.Callback] = ()
 ) -> dict[str, Any]:
-    """Train, evaluate on rank 0, write results.json; returns the results.
+    """Train, evaluate on rank 0, write results.json; returns the results. The run directory
+    is said first and the run's lines also go to its `pretrain.log` (rank 0).
 
     `extra_callbacks` join the run's own (e.g. a timer in a study script)."""
-    module, datamodule, config = build_components(cfg)
     ckpt_path = find_resume_checkpoint(cfg.resume, run_dir, run_dir.parent)
+    if ckpt_path is not None:
+        run_dir = continued_run_dir(cfg.resume, ckpt_path, run_dir)
+    start_log(run_dir, cfg.trainer.enable_progress_bar)
+    module, datamodule, config = build_components(cfg)
     resume_step = None
     if ckpt_path is not None:
         state = module.state_dict()
         resume_step = check_resume_checkpoint(ckpt_path, state, cfg.optim.name, cfg.epochs)
-        run_dir = continued_run_dir(cfg.resume, ckpt_path, run_dir)
-        print(f"resuming from {ckpt_path} (step {resume_step}) in {run_dir}")
+        say(f"resuming from {ckpt_path} (step {resume_step}) in {run_dir}")
     interrupt = SaveOnInterrupt(run_dir / "checkpoints")
+    callbacks = [interrupt, *run_callbacks(cfg, run_dir, datamodule), *extra_callbacks]
     trainer = pl.Trainer(
-        **cfg.trainer,
+        **{**cfg.trainer, "enable_model_summary": False},
         default_root_dir=run_dir,
         logger=build_loggers(config["logger"], run_dir, resume_step),
-        callbacks=[interrupt, *run_callbacks(cfg, run_dir, datamodule), *extra_callbacks],
+        callbacks=[*display_callbacks(cfg.trainer), *callbacks],
         plugins=[AtomicCheckpointIO()],
     )
     seconds = fit(trainer, module, datamodule, ckpt_path, interrupt)
     if not trainer.is_global_zero or not cfg.eval.final_table:
         return {}
     return final_results(learned_features(trainer, module, run_dir), config, run_dir, seconds)
+
+
+def start_log(run_dir: Path, bars: bool) -> None:
+    """Rank 0 says the run directory and logs to its `pretrain.log`; bars as the trainer's."""
+    show_bars(bars)
+    if rank_zero_only.rank != 0:
+        start_run_log(None)
+        return
+    start_run_log(run_dir / "pretrain.log")
+    say(f"run directory: {run_dir}")
 
 
 def learned_features(trainer: pl.Trainer, module: ContrastiveModule, run_dir: Path) -> FeatureSet:
@@ -168,11 +186,13 @@ def fit(trainer: pl.Trainer, module, datamodule, ckpt_path, interrupt: SaveOnInt
     with code 0 or 1) exits with 128 + the signal's number, `last.ckpt` written at that step."""
     start = time.perf_counter()
     try:
-        trainer.fit(module, datamodule, ckpt_path=ckpt_path)
+        with phase("training") as details:
+            trainer.fit(module, datamodule, ckpt_path=ckpt_path)
+            details += [f"{trainer.current_epoch} epochs", f"{trainer.global_step} steps"]
     except SystemExit:
         if interrupt.signal is None:
             raise
-        print(f"interrupted: resumable checkpoint {interrupt.path}")
+        say(f"interrupted: resumable checkpoint {interrupt.path}")
         raise SystemExit(128 + interrupt.signal) from None
     return time.perf_counter() - start
 
@@ -182,18 +202,18 @@ def final_results(learned: FeatureSet, config: dict, run_dir: Path, train_second
     results.json in `ssl-eval`'s schema; returns its section (+ the data set's name)."""
     datamodule = learned.datamodule
     if not datamodule.has_labels:
-        print("data set has no labels: kNN and linear evaluation skipped")
+        say("data set has no labels: kNN and linear evaluation skipped")
         return {}
     spec = BackboneSpec.from_run_config(config["model"])
     results = final_table(learned, spec, config["eval"], config["seed"])
     training = {"backbone": spec.name, "train_seconds": round(train_seconds, 1)}
     results.details["training"] = {"learned": training}
     section = write_results(run_dir / "results.json", datamodule.name, results, fresh=True)
-    print_results_table(top1_rows(section["rows"]), title=f"{spec.name} on {datamodule.name}")
+    show(results_table(top1_rows(section["rows"]), title=f"{spec.name} on {datamodule.name}"))
     if line := verdict(section["rows"]):
-        print(line)
+        say(line)
     steps = learned.provenance["step"]
-    print(f"trained {steps} steps in {train_seconds:.0f} s; run directory: {run_dir}")
+    say(f"trained {steps} steps in {train_seconds:.0f} s; run directory: {run_dir}")
     return {"data": datamodule.name, **section}
 
 

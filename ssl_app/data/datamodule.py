@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
@@ -67,7 +68,8 @@ class ContrastiveDataModule(pl.LightningDataModule):
             batch_size,
             eval_batch_size,
         )
-        self.num_workers, self.pin_memory = max(int(num_workers), 0), bool(pin_memory)
+        self.num_workers = max(int(num_workers), 0)
+        self.pin_memory = bool(pin_memory) and torch.cuda.is_available()  # pinning needs CUDA
         self.persistent_workers = bool(persistent_workers) and self.num_workers > 0
         self.views = ViewConfig.from_mapping(views)
         self.dataset_kwargs = dict(dataset_kwargs or {})

@@ -8,7 +8,6 @@ replaced by the next image, with a warning, so a long run never dies on one bad 
 from __future__ import annotations
 
 import logging
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -76,8 +75,7 @@ def _drop_bad(
         shown = ", ".join(bad[:NAMES_IN_WARNING])
         if len(bad) > NAMES_IN_WARNING:
             shown += f" and {len(bad) - NAMES_IN_WARNING} more"
-        message = f"skipped {len(bad)} of {len(files)} image files in '{folder}': {shown}"
-        warnings.warn(message, stacklevel=3)
+        log.warning(f"skipped {len(bad)} of {len(files)} image files in '{folder}': {shown}")
     return [f for f, why in zip(files, problems, strict=True) if not why]
 
 

@@ -13,6 +13,7 @@ import torch.nn as nn
 from ssl_app.data.datamodule import ContrastiveDataModule
 from ssl_app.eval.cache import FeatureCache, feature_key, weights_hash
 from ssl_app.eval.features import extract_features, raw_pixel_features
+from ssl_app.progress import phase
 
 Features = tuple[torch.Tensor, torch.Tensor]
 SPLITS = ("train", "test")  # the order of `ContrastiveDataModule.eval_dataloaders()`
@@ -49,13 +50,17 @@ class FeatureSet:
 
     def features(self, split: str) -> Features:
         """(unit rows, labels) of `split`, from the cache when (weights, data, split, transform)
-        match, extracted once per set otherwise."""
+        match, extracted once per set otherwise; one phase line either way."""
         if split not in self._extracted:
             loader = self.loader(split)
             transform = repr(getattr(loader.dataset, "transform", None))
             weights = "raw-pixels" if self.backbone is None else weights_hash(self.backbone)
             key = feature_key(weights, cache_key_data(self.data), split, transform)
-            self._extracted[split] = self.cache.features(key, lambda: self._extract(loader))
+            with phase("features", f"{self.label} / {split}") as details:
+                hits = self.cache.hits
+                self._extracted[split] = self.cache.features(key, lambda: self._extract(loader))
+                cached = " (cached)" if self.cache.hits > hits else ""
+                details.append(f"{len(self._extracted[split][1]):,} images{cached}")
         return self._extracted[split]
 
     def _extract(self, loader) -> Features:

@@ -14,21 +14,14 @@ import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, DistributedSampler, Subset
-from tqdm.auto import tqdm
 
 from ssl_app.errors import DataError
+from ssl_app.progress import track
 
 
 def _module_device(module: nn.Module) -> torch.device:
     param = next(module.parameters(), None)
     return param.device if param is not None else torch.device("cpu")
-
-
-def _progress(loader: Iterable, enabled: bool, desc: str) -> Iterable:
-    total = len(loader) if hasattr(loader, "__len__") else None
-    return tqdm(
-        loader, total=total, desc=desc, disable=not enabled, leave=False, dynamic_ncols=True
-    )
 
 
 def _finish(chunks: list[torch.Tensor], labels: list[torch.Tensor], loader) -> tuple:
@@ -109,7 +102,7 @@ def extract_features(
     device = _module_device(backbone)
     chunks, labels = [], []
     with eval_mode(backbone):
-        for images, targets in _progress(loader, progress, "features"):
+        for images, targets in track(loader, "features", enabled=progress):
             out = backbone(images.to(device, non_blocking=True))
             chunks.append(out.flatten(1).float().cpu())
             labels.append(torch.as_tensor(targets).cpu())
@@ -121,7 +114,7 @@ def raw_pixel_features(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Flattened, L2-normalised input images: the no-learning baseline."""
     chunks, labels = [], []
-    for images, targets in _progress(loader, progress, "raw pixels"):
+    for images, targets in track(loader, "raw pixels", enabled=progress):
         chunks.append(images.flatten(1).float())
         labels.append(torch.as_tensor(targets))
     return _finish(chunks, labels, loader)

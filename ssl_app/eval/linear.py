@@ -18,6 +18,7 @@ from sklearn.preprocessing import StandardScaler
 
 from ssl_app.errors import DataError
 from ssl_app.eval.knn import check_labels
+from ssl_app.progress import track
 
 C_GRID = (0.01, 0.1, 1.0, 10.0, 100.0)
 HELD_OUT = 0.2
@@ -45,7 +46,10 @@ def _choose_c(x: np.ndarray, y: np.ndarray, grid: tuple, seed: int, max_iter: in
     if len(grid) == 1 or counts.min() < MIN_PER_CLASS:
         return float(grid[len(grid) // 2])
     xa, xb, ya, yb = train_test_split(x, y, test_size=HELD_OUT, random_state=seed, stratify=y)
-    scores = [_fit(c, xa, ya, seed, max_iter).score(xb, yb) for c in grid]
+    scores = [
+        _fit(c, xa, ya, seed, max_iter).score(xb, yb)
+        for c in track(grid, "linear probe (L-BFGS): C grid")
+    ]
     return float(grid[int(np.argmax(scores))])
 
 

@@ -17,12 +17,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from ssl_app.data.base import Transformed
 from ssl_app.data.views import build_view_transform
 from ssl_app.errors import DataError, require_positive
 from ssl_app.eval.features import _module_device, eval_mode
+from ssl_app.progress import bar
 
 EMPTY = "the {split} split is empty; check the data set root and split"
 
@@ -145,8 +145,8 @@ def train_linear_head(
         schedule = torch.optim.lr_scheduler.LambdaLR(
             optimiser, lambda step: 0.5 * (1 + math.cos(math.pi * step / steps))
         )
-        bar = tqdm(range(epochs), desc="linear head", disable=not progress, leave=False)
-        for _ in bar:
-            loss = _train_epoch(backbone, head, train_loader, optimiser, schedule, device)
-            bar.set_postfix(loss=f"{loss:.3f}")
+        with bar("linear head (SGD epochs)", epochs, progress) as advance:
+            for _ in range(epochs):
+                loss = _train_epoch(backbone, head, train_loader, optimiser, schedule, device)
+                advance(status=f"loss {loss:.3f}")
         return {**head_accuracy(backbone, head, test_loader, device), "train_loss": loss}

@@ -10,6 +10,7 @@ import torch
 
 from ssl_app.eval.knn import knn_top1
 from ssl_app.eval.linear import linear_probe
+from ssl_app.progress import bar
 
 FRACTIONS = (0.01, 0.1)
 SEEDS = (0, 1, 2)
@@ -48,9 +49,12 @@ def lowshot_eval(
     rows = {}
     for fraction in fractions:
         draws = []
-        for seed in seeds:
-            idx = balanced_subset(train[1], fraction, seed)
-            draws.append(_scores(train[0][idx], train[1][idx], *test, k, temperature, linear, seed))
+        with bar(f"low-shot {100 * fraction:g}% labels (draws)", len(seeds)) as advance:
+            for seed in seeds:
+                idx = balanced_subset(train[1], fraction, seed)
+                subset = (train[0][idx], train[1][idx])
+                draws.append(_scores(*subset, *test, k, temperature, linear, seed))
+                advance()
         row = {}
         for key in draws[0]:
             values = np.array([d[key] for d in draws])

@@ -23,6 +23,7 @@ from ssl_app.eval.metrics import confusion_matrix, per_class_accuracy
 from ssl_app.eval.ood import ood_report
 from ssl_app.eval.options import EvalOptions
 from ssl_app.eval.sweep import knn_sweep
+from ssl_app.progress import phase, say
 
 
 @dataclass
@@ -72,7 +73,7 @@ def fits_lbfgs(fs: FeatureSet, images: int, opts: EvalOptions, what: str) -> boo
     if images <= opts.max_lbfgs_samples:
         return True
     instead = "skipped" if fs.backbone is None else "the SGD linear head (linear_sgd) instead"
-    print(
+    say(
         f"{fs.label}: {what} has {images:,} training images > max_lbfgs_samples="
         f"{opts.max_lbfgs_samples:,} (L-BFGS on the CPU): {instead}"
     )
@@ -161,13 +162,17 @@ PROTOCOLS = {
 }
 
 
+MOVED = {"raw": "raw pixels are now checkpoint=raw"}  # former protocols: where they went
+
+
 def expand(protocol: str, has_ood: bool) -> list[str]:
     """The protocol names `protocol` stands for (`all`: each registered one marked in_all)."""
     if protocol == "all":
         return [n for n, p in PROTOCOLS.items() if p.in_all and (has_ood or not p.needs_ood)]
     if protocol not in PROTOCOLS:
         known = ", ".join([*PROTOCOLS, "all"])
-        raise ConfigError(f"unknown protocol '{protocol}'; choose one of: {known}")
+        moved = f"; {MOVED[protocol]}" if protocol in MOVED else ""
+        raise ConfigError(f"unknown protocol '{protocol}'; choose one of: {known}{moved}")
     return [protocol]
 
 
@@ -188,11 +193,12 @@ def run_protocols(sets: Iterable[FeatureSet], names: Sequence[str], opts: EvalOp
     out = Results()
     for fs in sets:
         if reason := raw_pixels_too_large(fs, opts):
-            print(reason)
+            say(reason)
             continue
         part = Results(rows={fs.label: {}})
         for name in names:
-            part.merge(PROTOCOLS[name].run(fs, opts))
+            with phase(name, fs.label):
+                part.merge(PROTOCOLS[name].run(fs, opts))
         part.rows = {k: {"split": "test", **row, **fs.provenance} for k, row in part.rows.items()}
         out.merge(part)
     return out

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ssl_app.eval.knn import (
+    CHUNK_SIZE,
     check_labels,
     clamp_k,
     num_classes_of,
@@ -12,6 +15,7 @@ from ssl_app.eval.knn import (
     topk_correct,
     vote,
 )
+from ssl_app.progress import track
 
 KS = (10, 20, 100, 200)
 TEMPERATURES = (0.05, 0.07, 0.1, 0.2)
@@ -37,7 +41,9 @@ def knn_sweep(
     k_max = clamp_k(max(ks), len(bank_feats))
     settings = _settings(sorted({min(k, k_max) for k in ks}), temperatures)
     hits = torch.zeros(len(settings), 2, dtype=torch.long)
-    for start, sims, idx in search_chunks(bank_feats, query_feats, k_max):
+    chunks = search_chunks(bank_feats, query_feats, k_max)
+    total = math.ceil(len(query_feats) / CHUNK_SIZE)
+    for start, sims, idx in track(chunks, f"kNN sweep ({len(settings)} settings)", total):
         truth, neighbours = query_labels[start : start + len(sims)], bank_labels[idx]
         for i, (k, t) in enumerate(settings):
             scores = vote(sims[:, :k], neighbours[:, :k], num_classes, t or 1.0, t is not None)

@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 from ssl_app.errors import DivergedError, require_positive
 from ssl_app.eval.features import capped_loader, extract_features
 from ssl_app.eval.knn import knn_top1
+from ssl_app.progress import say
 
 KNN_METRIC = "val/knn_top1"
 KNN_BANK_MAX = 100_000  # training images in the monitor's bank (CIFAR: 45,000; ImageNet: 1.15M)
@@ -67,7 +68,7 @@ class OnlineKNN(pl.Callback):
             )
             if self._loaders != (bank, queries):
                 capped_bank, capped_queries = (len(loader.dataset) for loader in self._loaders)
-                print(
+                say(
                     f"online kNN: bank {capped_bank:,} of {len(bank.dataset):,} training images, "
                     f"{capped_queries:,} of {len(queries.dataset):,} validation queries (seeded "
                     f"subsets; eval.knn_bank_max={self.bank_max}, knn_query_max={self.query_max})"

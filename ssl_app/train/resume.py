@@ -3,11 +3,11 @@ own newest checkpoint if any (requeued cluster jobs), a path is used as is."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from ssl_app.errors import CheckpointError
 from ssl_app.models.checkpoint import read_checkpoint
+from ssl_app.progress import LOG, say
 
 
 def find_resume_checkpoint(
@@ -60,7 +60,7 @@ def newest_readable(candidates: list[Path]) -> Path | None:
         try:
             read_checkpoint(path)
         except CheckpointError as err:
-            print(f"warning: skipping a broken checkpoint: {err}", file=sys.stderr)
+            LOG.warning(f"warning: skipping a broken checkpoint: {err}")
             continue
         return path
     return None
@@ -98,7 +98,7 @@ def check_resume_checkpoint(
         )
     saved_epochs = cfg.get("epochs")
     if epochs is not None and saved_epochs not in (None, epochs):
-        print(
+        say(
             f"note: {path} was planned for epochs={saved_epochs}; continuing with epochs={epochs}, "
             f"the lr schedule re-planned over that (pass epochs={saved_epochs} to keep it)"
         )
