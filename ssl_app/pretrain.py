@@ -159,7 +159,7 @@ def start_log(run_dir: Path, bars: bool) -> None:
     """Rank 0 says the run directory and logs to its `pretrain.log`; bars as the trainer's."""
     show_bars(bars)
     if rank_zero_only.rank != 0:
-        start_run_log(None)
+        start_run_log(None, info=False)
         return
     start_run_log(run_dir / "pretrain.log")
     say(f"run directory: {run_dir}")
@@ -188,7 +188,8 @@ def fit(trainer: pl.Trainer, module, datamodule, ckpt_path, interrupt: SaveOnInt
     try:
         with phase("training") as details:
             trainer.fit(module, datamodule, ckpt_path=ckpt_path)
-            details += [f"{trainer.current_epoch} epochs", f"{trainer.global_step} steps"]
+            epochs = trainer.current_epoch
+            details += [f"{epochs} epoch{'s' * (epochs != 1)}", f"{trainer.global_step} steps"]
     except SystemExit:
         if interrupt.signal is None:
             raise

@@ -19,10 +19,10 @@ NOISY_WARNINGS = (
 NOISY_LINES = (
     "💡 Tip: For seamless cloud logging",  # Lightning's advert for litlogger, on every run
 )
-# Loggers whose lines join ours: Lightning's (which print to stderr on their own otherwise)
-# and Python's warnings (so they reach the log file).
-JOINED = ("pytorch_lightning", "lightning_fabric", "py.warnings")
+# Loggers whose lines join ours: Lightning's (which print to stderr on their own otherwise).
+JOINED = ("pytorch_lightning", "lightning_fabric")
 FILE_FORMAT = "%(asctime)s %(message)s"
+WARNINGS = LOG.getChild("warnings")
 
 
 class DropNoise(logging.Filter):
@@ -45,11 +45,13 @@ def _loggers() -> list[logging.Logger]:
     return [LOG, *(logging.getLogger(name) for name in JOINED)]
 
 
-def start(log_file: Path | None = None) -> None:
+def start(log_file: Path | None = None, info: bool = True) -> None:
     """Route Lightning's lines and Python's warnings through our console handler, without the
-    noise; with `log_file`, also append every line to it (instead of an earlier file)."""
+    noise; with `log_file`, also append every line to it (instead of an earlier file).
+    `info=False` (ranks other than 0) keeps our info lines back, warnings and errors not."""
     quiet_warnings()
-    logging.captureWarnings(True)
+    warnings.showwarning = show_warning
+    LOG.setLevel(logging.INFO if info else logging.WARNING)
     console = [h for h in LOG.handlers if h is not _File.handler]
     for handler in console:
         handler.addFilter(DROP_NOISE)
@@ -57,6 +59,18 @@ def start(log_file: Path | None = None) -> None:
         logger.handlers, logger.propagate = list(console), False
         logger.setLevel(logging.INFO)
     _use_file(log_file)
+
+
+def show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: object = None,
+    line: str | None = None,
+) -> None:
+    """A warning as one logged line `file:line: Category: message` (no source line)."""
+    WARNINGS.warning(f"{filename}:{lineno}: {category.__name__}: {message}")
 
 
 def quiet_warnings() -> None:

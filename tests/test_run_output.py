@@ -54,7 +54,7 @@ def test_no_third_party_noise_and_our_replacements(tiny_run):
     lines = done.stdout.splitlines()
     assert any(line.startswith("model: ") and "parameters" in line for line in lines)
     assert "epoch 1/1" in done.stdout and "lr: " in done.stdout  # the bar's final state
-    assert any(line.startswith("✓ training: 1 epochs, 22 steps, ") for line in lines)
+    assert any(line.startswith("✓ training: 1 epoch, 22 steps, ") for line in lines)
 
 
 @pytest.mark.slow
