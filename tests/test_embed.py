@@ -34,7 +34,7 @@ def run(*overrides: str):
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory, hydra_conf) -> tuple[Path, torch.nn.Module]:
-    """A digits run (1 channel, 32 px) and its backbone."""
+    """A digits run (1 channel, the data set's default size) and its backbone."""
     run_dir = tmp_path_factory.mktemp("run")
     data = compose("embed", overrides=["data=digits", "optim.batch_size=64"]).data
     data = OmegaConf.to_container(data, resolve=True)
@@ -53,6 +53,10 @@ def folder(tmp_path_factory) -> Path:
     return root
 
 
+def data_size() -> int:
+    return compose("embed", overrides=["data=digits"]).data.image_size
+
+
 def test_digits_rows_are_unit_features_in_data_set_order(run_dir, tmp_path):
     path, backbone = run_dir
     embedded, _, _ = run(f"run_dir={path}", f"out={tmp_path}")
@@ -62,7 +66,7 @@ def test_digits_rows_are_unit_features_in_data_set_order(run_dir, tmp_path):
     assert rows.shape == (len(train), backbone.num_features) and rows.dtype == np.float32
     assert names == [str(i) for i in range(len(train))]
     assert np.allclose(np.linalg.norm(rows, axis=1), 1, atol=1e-5)
-    transform = build_eval_transform(32, dataset_info("digits"))
+    transform = build_eval_transform(data_size(), dataset_info("digits"))
     picks = [0, 7, len(train) - 1]
     with torch.no_grad():
         expected = backbone(torch.stack([transform(train[i][0]) for i in picks]))

@@ -103,7 +103,8 @@ def test_augmented_loader_crops_without_colour_changes(hydra_conf):
     assert isinstance(transform.transforms[0], RandomResizedCrop)
     assert "ColourJitter" not in repr(transform)  # digits pretrains with colour jitter
     images, labels = next(iter(train))
-    assert images.shape == (16, 1, 32, 32) and images.dtype == torch.float32
+    size = data.image_size
+    assert images.shape == (16, 1, size, size) and images.dtype == torch.float32
     assert len(train.dataset) == len(datamodule.eval_dataloaders()[0].dataset)
 
 

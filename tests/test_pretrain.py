@@ -243,7 +243,7 @@ def test_gpu_trainer_without_a_gpu_is_one_line(pretrain_config, tmp_path):
 
 def test_vit_follows_the_data_image_size(pretrain_config):
     cfg = pretrain_config("model=vit_small")
-    assert cfg.model.timm_kwargs.img_size == cfg.data.image_size == 32
+    assert cfg.model.timm_kwargs.img_size == cfg.data.image_size == 16
 
 
 @pytest.mark.slow

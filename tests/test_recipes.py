@@ -31,6 +31,7 @@ def test_digits_recipe_is_the_validated_one():
     assert (cfg.optim.name, cfg.optim.batch_size, cfg.optim.base_lr) == ("sgd", 128, 0.3)
     assert cfg.epochs == 50 and cfg.loss.temperature == 0.2
     assert cfg.data.batch_size == 128  # one batch size: the data loader follows the optimiser's
+    assert cfg.data.image_size == 16 and cfg.model.small_images == "auto"  # -> the stock stem
 
 
 def test_cifar_recipe_is_solo_learns_lars():
