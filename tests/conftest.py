@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import pytorch_lightning as pl
 from hydra import compose, initialize_config_module
 
 # A run that takes seconds on a 2-core CPU: tiny timm ResNet, one epoch of digits, no workers.
@@ -26,3 +27,9 @@ def pretrain_config():
             return compose("pretrain", overrides=[*TINY_RUN, *overrides])
 
     return make
+
+
+def quiet_trainer(**kwargs) -> pl.Trainer:
+    """A CPU Trainer for unit tests: no logger, checkpoints, progress bar or summary."""
+    quiet = dict(logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    return pl.Trainer(accelerator="cpu", enable_model_summary=False, **quiet, **kwargs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import pytorch_lightning as pl
 import torch
+from conftest import quiet_trainer
 from PIL import Image
 
 from ssl_app.pretrain import build_components, run_callbacks
@@ -27,16 +28,7 @@ class BackboneGrads(pl.Callback):
 def fit(cfg, callbacks: list, batches: int | None = 3, ckpt_path=None, epochs: int = 1):
     """`batches` training steps per epoch of the tiny digits run; (module, trainer)."""
     module, datamodule, _ = build_components(cfg)
-    trainer = pl.Trainer(
-        accelerator="cpu",
-        max_epochs=epochs,
-        limit_train_batches=batches,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=callbacks,
-    )
+    trainer = quiet_trainer(max_epochs=epochs, limit_train_batches=batches, callbacks=callbacks)
     trainer.fit(module, datamodule, ckpt_path=ckpt_path)
     return module, trainer
 

@@ -10,6 +10,7 @@ import sys
 import pytest
 import pytorch_lightning as pl
 import torch
+from conftest import quiet_trainer
 
 from ssl_app.errors import ConfigError
 from ssl_app.pretrain import build_components
@@ -19,14 +20,7 @@ K, BATCH, STEPS = 200, 64, 2  # TINY_RUN's batch: 2 steps push 2·2·64 = 256 > 
 
 
 def _fit(module, datamodule, ckpt_path=None) -> pl.Trainer:
-    trainer = pl.Trainer(
-        accelerator="cpu",
-        max_steps=STEPS,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = quiet_trainer(max_steps=STEPS)
     trainer.fit(module, datamodule, ckpt_path=ckpt_path)
     return trainer
 
