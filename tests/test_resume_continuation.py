@@ -13,8 +13,10 @@ import pytest
 import torch
 from conftest import TINY_RUN
 
+from ssl_app.errors import ConfigError
 from ssl_app.pretrain import run_pretraining
 from ssl_app.train.continuation import rng_states, set_rng_states
+from ssl_app.train.resume import check_epochs_left
 
 QUICK = ["eval.linear=false", "eval.raw_pixels=false", "eval.baselines=false"]
 QUICK += ["eval.every_n_epochs=1", "epochs=3"]
@@ -26,7 +28,9 @@ import os, signal, sys
 from pathlib import Path
 import pytorch_lightning as pl
 from hydra import compose, initialize_config_module
+from ssl_app.errors import ConfigError
 from ssl_app.pretrain import run_pretraining
+from ssl_app.train.resume import check_epochs_left
 
 class Kill(pl.Callback):
     def on_train_epoch_start(self, trainer, pl_module):
@@ -77,3 +81,10 @@ def metric_rows(run_dir) -> list[dict[str, str]]:
     with (run_dir / "metrics.csv").open(newline="") as file:
         rows = list(csv.DictReader(file))
     return [{k: v if not v else f"{float(v):.4g}" for k, v in row.items()} for row in rows]
+
+
+def test_resuming_with_fewer_epochs_than_done_is_one_line(tmp_path):
+    ckpt = {"epoch": 44}  # saved in the 45th epoch
+    with pytest.raises(ConfigError, match="saved in epoch 45, past epochs=3; pass epochs >= 45"):
+        check_epochs_left(tmp_path / "last.ckpt", ckpt, 3)
+    check_epochs_left(tmp_path / "last.ckpt", ckpt, 45)  # finishes the epoch it was saved in

@@ -6,6 +6,7 @@ look cut short; `load_image` converts CMYK, 16-bit, palette and alpha images to 
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -71,8 +72,10 @@ def check_image(path: Path, max_pixels: int = MAX_PIXELS) -> str | None:
 def _too_large(path: Path, max_pixels: int) -> str | None:
     """ "too large (W x H px)" when the header announces more than `max_pixels`, else None."""
     try:
-        with Image.open(path) as image:
-            width, height = image.size
+        with warnings.catch_warnings():  # PIL's bomb warning: this check is the answer to it
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
     except Exception:  # an unreadable header: left to the decode check
         return None
     return f"too large ({width} x {height} px)" if width * height > max_pixels else None

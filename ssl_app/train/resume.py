@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ssl_app.errors import CheckpointError
+from ssl_app.errors import CheckpointError, ConfigError
 from ssl_app.models.checkpoint import read_checkpoint
 from ssl_app.progress import LOG, say
 
@@ -96,6 +96,7 @@ def check_resume_checkpoint(
             f"'{path}' was trained with optim={saved}, this run uses optim={optimizer}; "
             f"pass optim={saved} to resume it or start without resume"
         )
+    check_epochs_left(path, ckpt, epochs)
     saved_epochs = cfg.get("epochs")
     if epochs is not None and saved_epochs not in (None, epochs):
         say(
@@ -103,3 +104,14 @@ def check_resume_checkpoint(
             f"the lr schedule re-planned over that (pass epochs={saved_epochs} to keep it)"
         )
     return int(ckpt.get("global_step", 0))
+
+
+def check_epochs_left(path: Path, ckpt: dict, epochs: int | None) -> None:
+    """One line instead of Lightning's traceback when `epochs` is below the epoch the checkpoint
+    was saved in (Lightning counts epochs from 0 in `ckpt["epoch"]`)."""
+    saved_in = int(ckpt.get("epoch", 0)) + 1
+    if epochs is not None and epochs < saved_in:
+        raise ConfigError(
+            f"'{path}' was saved in epoch {saved_in}, past epochs={epochs}; "
+            f"pass epochs >= {saved_in} to continue it, or start without resume"
+        )
