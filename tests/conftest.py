@@ -17,6 +17,9 @@ TINY_RUN = [
     "+trainer.enable_model_summary=false",
 ]
 
+# The final table without the slow rows: learned kNN only.
+QUICK_EVAL = ["eval.linear=false", "eval.raw_pixels=false", "eval.baselines=false"]
+
 
 @pytest.fixture
 def pretrain_config():

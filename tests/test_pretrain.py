@@ -12,7 +12,7 @@ import time
 import pytest
 import pytorch_lightning as pl
 import torch
-from conftest import TINY_RUN
+from conftest import QUICK_EVAL, TINY_RUN
 from hydra import compose, initialize_config_module
 
 from ssl_app.errors import CheckpointError, ConfigError
@@ -20,8 +20,6 @@ from ssl_app.evaluate import evaluate
 from ssl_app.pretrain import run_pretraining
 from ssl_app.train.module import ema_update
 from ssl_app.train.resume import check_resume_checkpoint
-
-QUICK_EVAL = ["eval.linear=false", "eval.raw_pixels=false", "eval.baselines=false"]
 
 
 def steps_in(ckpt_path) -> int:

@@ -11,15 +11,14 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_RUN
+from conftest import QUICK_EVAL, TINY_RUN
 
 from ssl_app.errors import ConfigError
 from ssl_app.pretrain import run_pretraining
 from ssl_app.train.continuation import rng_states, set_rng_states
 from ssl_app.train.resume import check_epochs_left
 
-QUICK = ["eval.linear=false", "eval.raw_pixels=false", "eval.baselines=false"]
-QUICK += ["eval.every_n_epochs=1", "epochs=3"]
+QUICK = [*QUICK_EVAL, "eval.every_n_epochs=1", "epochs=3"]
 
 # Trains like ssl-pretrain and SIGKILLs itself when epoch `kill_at` starts (epochs before it
 # are checkpointed): what an OOM killer or a lost node does.

@@ -8,8 +8,8 @@ import subprocess
 import sys
 
 import pytest
+from conftest import QUICK_EVAL
 
-QUICK_EVAL = ["eval.linear=false", "eval.raw_pixels=false", "eval.baselines=false"]
 TINY = ["model=tiny", "epochs=1", "optim.batch_size=64", "data.num_workers=0"]
 NOISE = [
     "litlogger",  # Lightning's advert

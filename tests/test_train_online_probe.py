@@ -5,13 +5,11 @@ from __future__ import annotations
 import pytest
 import pytorch_lightning as pl
 import torch
-from conftest import quiet_trainer
+from conftest import QUICK_EVAL, quiet_trainer
 from PIL import Image
 
 from ssl_app.pretrain import build_components, run_callbacks
 from ssl_app.train.online_probe import ONLINE_LINEAR_METRIC, OnlineLinearProbe
-
-QUICK = ("eval.linear=false", "eval.baselines=false", "eval.raw_pixels=false")
 
 
 class BackboneGrads(pl.Callback):
@@ -38,7 +36,7 @@ def test_backbone_gradients_and_weights_are_the_same_with_and_without_the_probe(
 ):
     """Same seed, an epoch of 3 steps and the probe's end-of-epoch validation: every backbone
     gradient and the final weights and BatchNorm statistics are bit-identical."""
-    cfg = pretrain_config(*QUICK)
+    cfg = pretrain_config(*QUICK_EVAL)
     runs = []
     for probe in ([], [OnlineLinearProbe(10)]):
         spy = BackboneGrads()
@@ -57,20 +55,20 @@ def test_probe_learns_digits_in_three_short_epochs(pretrain_config):
     (After the first epoch it is still near chance: the backbone moves fast and its BatchNorm
     running statistics, used on validation, still hold 10 % of their initial values.)"""
     probe = OnlineLinearProbe(10)
-    _, trainer = fit(pretrain_config(*QUICK), [probe], batches=None, epochs=3)
+    _, trainer = fit(pretrain_config(*QUICK_EVAL), [probe], batches=None, epochs=3)
     top1 = float(trainer.callback_metrics[ONLINE_LINEAR_METRIC])
     assert top1 > 0.5, top1
 
 
 def test_probe_state_round_trips_through_a_checkpoint(pretrain_config, tmp_path):
     first = OnlineLinearProbe(10)
-    _, trainer = fit(pretrain_config(*QUICK), [first], batches=2)
+    _, trainer = fit(pretrain_config(*QUICK_EVAL), [first], batches=2)
     path = tmp_path / "probe.ckpt"
     trainer.save_checkpoint(path)
     saved = torch.load(path, weights_only=True)["callbacks"]["OnlineLinearProbe"]
     assert torch.equal(saved["head"]["1.weight"], first.head[1].weight)
     second = OnlineLinearProbe(10)
-    fit(pretrain_config(*QUICK), [second], batches=2, ckpt_path=path)  # done: restores only
+    fit(pretrain_config(*QUICK_EVAL), [second], batches=2, ckpt_path=path)  # done: restores only
     heads = (first.head.state_dict().values(), second.head.state_dict().values())
     for a, b in zip(*heads, strict=True):
         assert torch.equal(a, b)
