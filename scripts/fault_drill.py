@@ -40,8 +40,7 @@ def run(cmd: list[str], timeout: float = 300) -> subprocess.CompletedProcess:
 
 def one_line_error(done: subprocess.CompletedProcess) -> bool:
     """Exit 2 with `error: ...` as the only line on stderr (warnings aside), no traceback."""
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("error: ")]
+    errors = [line for line in stderr_lines(done) if line.startswith("error: ")]
     return done.returncode == 2 and len(errors) == 1 and "Traceback" not in done.stderr
 
 
@@ -261,8 +260,12 @@ def fault_cases(work: Path, good: Path) -> list[tuple[str, Callable[[], tuple]]]
     ]  # fmt: skip
 
 
+def stderr_lines(done: subprocess.CompletedProcess) -> list[str]:
+    return [line for line in done.stderr.splitlines() if line.strip()]
+
+
 def last_line(done: subprocess.CompletedProcess) -> str:
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    lines = stderr_lines(done)
     return (lines[-1] if lines else "")[:110]
 
 
