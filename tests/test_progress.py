@@ -125,6 +125,20 @@ def test_epoch_bar_counts_from_one_and_shows_lr_in_scientific_notation(monkeypat
     assert bar.get_metrics(None, None) == {"lr": "1.2e-04", "train/loss": 4.2}
 
 
+def test_epoch_bar_reads_metrics_at_most_once_a_second(monkeypatch):
+    """Reading the logged tensors makes a GPU run wait: the bar rereads them once a second."""
+    reads = []
+    monkeypatch.setattr(
+        "pytorch_lightning.callbacks.RichProgressBar.get_metrics",
+        lambda *a: {"train/loss": float(len(reads.append(1) or reads))},
+    )
+    clock = iter([100.0, 100.0, 100.5, 101.2, 101.2])
+    monkeypatch.setattr("ssl_app.train.display.time.monotonic", lambda: next(clock))
+    bar = EpochBar()
+    shown = [bar.get_metrics(None, None)["train/loss"] for _ in range(3)]
+    assert shown == [1.0, 1.0, 2.0]  # the read at 100.5 s reuses the one from 100.0 s
+
+
 def test_old_raw_protocol_says_where_it_went():
     moved = "unknown protocol 'raw'; choose one of: .*; raw pixels are now checkpoint=raw"
     with pytest.raises(ConfigError, match=moved):

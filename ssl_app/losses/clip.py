@@ -25,7 +25,7 @@ def cross_tower(pairs: PairSimilarities) -> PairSimilarities:
     row_tower = torch.arange(rows, device=pairs.sim.device) >= rows // 2
     col_tower = torch.arange(cols, device=pairs.sim.device) >= cols // 2
     same_tower = row_tower[:, None] == col_tower[None, :]
-    return PairSimilarities(pairs.sim, pairs.positive, same_tower)
+    return PairSimilarities(pairs.sim, pairs.positive, same_tower, excluded=cols // 2)
 
 
 class CLIPLoss(ContrastiveLoss):

@@ -9,6 +9,7 @@ column offset by this rank's position (rank × N).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -26,11 +27,12 @@ class PairSimilarities:
     sim: torch.Tensor  # (2N, 2NW + K) cosine similarities
     positive: torch.Tensor  # (2N,) column index of each row's positive
     self_mask: torch.Tensor  # (2N, 2NW + K) True at excluded columns: the row itself (+ tower)
+    excluded: int = 1  # True entries per row of `self_mask`, known from the layout (no GPU sync)
 
     @property
     def num_candidates(self) -> int:
         """K (2NW − 1 in-batch, + the queue): the positive plus every negative of a row."""
-        return self.sim.shape[1] - int(self.self_mask[0].sum())
+        return self.sim.shape[1] - self.excluded
 
     def positive_sim(self) -> torch.Tensor:
         """(2N,) similarity of each row to its positive."""
@@ -93,18 +95,22 @@ def contrastive_stats(
     pairs: PairSimilarities, loss: torch.Tensor, temperature: torch.Tensor, bounds_mi: bool
 ) -> dict[str, torch.Tensor]:
     """Detached diagnostics: positive/negative similarity, top-1 of the positive, counts, τ,
-    and (for losses that are an InfoNCE bound) the MI bound log K − L."""
+    and (for losses that are an InfoNCE bound) the MI bound log K − L.
+
+    Tensors on the similarities' device, made without reading a value back to the host, so the
+    CPU never waits for the GPU here (Lightning reads them every `log_every_n_steps`)."""
     with torch.no_grad():
-        sim = pairs.sim.detach().masked_fill(pairs.self_mask, float("-inf"))
-        neg = pairs.sim.detach()[pairs.negative_mask()]
+        sim = pairs.sim.detach()
+        negatives = pairs.negative_mask()
+        top1 = sim.masked_fill(pairs.self_mask, float("-inf")).argmax(1)
         k = pairs.num_candidates
         stats = {
             "pos_sim": pairs.positive_sim().detach().mean(),
-            "neg_sim": neg.mean() if neg.numel() else torch.zeros(()),
-            "pos_acc": (sim.argmax(1) == pairs.positive).float().mean(),
-            "num_negatives": torch.tensor(float(k - 1)),
+            "neg_sim": (sim * negatives).sum() / negatives.sum().clamp(min=1),
+            "pos_acc": (top1 == pairs.positive).float().mean(),
+            "num_negatives": sim.new_full((), float(k - 1)),
             "temperature": temperature.detach(),
         }
         if bounds_mi:
-            stats["mi_bound"] = torch.log(torch.tensor(float(k))) - loss.detach().float()
+            stats["mi_bound"] = math.log(k) - loss.detach().float()
         return stats

@@ -3,6 +3,8 @@ scientific notation, and the model summary as one line of parameter counts."""
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Any
 
 import pytorch_lightning as pl
@@ -13,17 +15,34 @@ from ssl_app.progress import say
 
 
 class EpochBar(RichProgressBar):
-    """`epoch 1/3` for the first of three epochs (Lightning shows `Epoch 0/2`); `lr: 3.0e-03`."""
+    """`epoch 1/3` for the first of three epochs (Lightning shows `Epoch 0/2`); `lr: 3.0e-03`.
+
+    The shown metrics are read at most every `METRICS_EVERY_S`: reading them copies the logged
+    tensors to the host, which on a GPU makes the CPU wait for every queued step."""
+
+    METRICS_EVERY_S = 1.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._metrics: dict[str, Any] = {}
+        self._metrics_read = -math.inf
 
     def _get_train_description(self, current_epoch: int) -> str:
         total = self.trainer.max_epochs
         return f"epoch {current_epoch + 1}" + (f"/{total}" if total and total > 0 else "")
 
     def get_metrics(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, Any]:
+        if time.monotonic() - self._metrics_read < self.METRICS_EVERY_S:
+            return self._metrics
         metrics = super().get_metrics(trainer, pl_module)
         if isinstance(metrics.get("lr"), float):
             metrics["lr"] = f"{metrics['lr']:.1e}"
+        self._metrics, self._metrics_read = metrics, time.monotonic()
         return metrics
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._metrics_read = -math.inf  # each epoch ends with its own numbers
+        super().on_train_epoch_end(trainer, pl_module)
 
 
 class ParameterCount(ModelSummary):

@@ -114,7 +114,8 @@ class ContrastiveModule(pl.LightningModule):
             self.queue.push(*step.keys)
         self.log("train/loss", step.loss, prog_bar=True, sync_dist=True)
         self.log_dict({f"train/{k}": v for k, v in step.stats.items()}, sync_dist=True)
-        self.log("lr", self.optimizers().param_groups[0]["lr"], prog_bar=True)
+        lr = self.optimizers().param_groups[0]["lr"]  # a device tensor: a float would be copied
+        self.log("lr", torch.full((), lr, device=self.device), prog_bar=True)  # (a GPU sync)
         return {"loss": step.loss, "features": step.features.detach()}
 
     @property

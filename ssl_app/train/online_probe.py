@@ -43,16 +43,17 @@ class OnlineLinearProbe(pl.Callback):
             self.load_state_dict(self.restored)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        """One SGD step on the labelled rows of the global batch (both views of each image)."""
+        """One SGD step on the labelled rows of the global batch (both views of each image).
+
+        Unlabelled rows (-1) are weighted out rather than indexed out, so the step never waits
+        for the GPU; a batch without labels gives a zero gradient (momentum still moves)."""
         features = gathered(pl_module, outputs["features"])
-        labels = gathered(pl_module, batch[1].repeat(2))
-        labelled = labels >= 0
-        if not labelled.any():
-            return
+        labels = gathered(pl_module, batch[1].repeat(2)).long()
         with torch.enable_grad(), torch.autocast(pl_module.device.type, enabled=False):
             self.head.train()
-            logits = self.head(features[labelled].float())
-            loss = F.cross_entropy(logits, labels[labelled].long())
+            logits = self.head(features.float())
+            summed = F.cross_entropy(logits, labels, ignore_index=-1, reduction="sum")
+            loss = summed / (labels >= 0).sum().clamp(min=1)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
