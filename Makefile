@@ -13,7 +13,8 @@ OTHER_FAISS_gpu := faiss-cpu faiss-gpu-cu12
 
 venv: $(STAMP)
 
-# Re-install whenever pyproject.toml changes; editable so conf/ and code edits apply at once.
+# Re-install whenever pyproject.toml changes; editable so conf/ and code edits apply at once
+# (setuptools' editable finder maps ssl_app.conf to conf/).
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip

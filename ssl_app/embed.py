@@ -123,7 +123,7 @@ def print_neighbours(query: str, neighbours: list[tuple[str, float]]) -> None:
     show(table)
 
 
-@hydra.main(config_path="conf", config_name="embed", version_base=None)
+@hydra.main(config_path="pkg://ssl_app.conf", config_name="embed", version_base=None)
 @exit_on_user_error
 def hydra_main(cfg: DictConfig) -> None:
     start_run_log()

@@ -65,7 +65,7 @@ def resolve_device(cfg: DictConfig) -> None:
             cfg.device = "cuda" if torch.cuda.is_available() else "cpu"
 
 
-@hydra.main(config_path="conf", config_name="evaluate", version_base=None)
+@hydra.main(config_path="pkg://ssl_app.conf", config_name="evaluate", version_base=None)
 @exit_on_user_error
 def hydra_main(cfg: DictConfig) -> None:
     section = evaluate(cfg)

@@ -218,7 +218,7 @@ def final_results(learned: FeatureSet, config: dict, run_dir: Path, train_second
     return {"data": datamodule.name, **section}
 
 
-@hydra.main(version_base=None, config_path="conf", config_name="pretrain")
+@hydra.main(version_base=None, config_path="pkg://ssl_app.conf", config_name="pretrain")
 @exit_on_user_error
 def hydra_main(cfg: DictConfig) -> None:
     run_pretraining(cfg, Path(HydraConfig.get().runtime.output_dir))

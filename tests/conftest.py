@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import pytorch_lightning as pl
 from hydra import compose, initialize_config_module
+
+CONF = Path(__file__).resolve().parents[1] / "conf"  # shipped as the package ssl_app.conf
+
+
+def config_files(group: str) -> list[Path]:
+    """The options of `conf/<group>/`: its YAML files less the shared `_*.yaml` bases."""
+    files = sorted(p for p in (CONF / group).glob("*.yaml") if not p.name.startswith("_"))
+    assert files, f"no YAML files in {CONF / group}"  # a moved folder fails, never skips
+    return files
+
 
 # A run that takes seconds on a 2-core CPU: tiny timm ResNet, one epoch of digits, no workers.
 TINY_RUN = [

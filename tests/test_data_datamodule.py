@@ -1,15 +1,12 @@
 """ContrastiveDataModule: batch structure, drop_last, eval loaders, config checks, YAML files."""
 
-from pathlib import Path
-
 import pytest
 import torch
+from conftest import config_files
 from omegaconf import OmegaConf
 
 from ssl_app.data import ContrastiveDataModule
 from ssl_app.errors import ConfigError
-
-CONF = Path(__file__).resolve().parents[1] / "ssl_app" / "conf" / "data"
 
 
 def _digits(**overrides) -> ContrastiveDataModule:
@@ -65,7 +62,7 @@ def test_batch_larger_than_the_data_set_is_a_data_error():
         _digits(batch_size=5000).train_dataloader()
 
 
-@pytest.mark.parametrize("path", sorted(CONF.glob("*.yaml")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", config_files("data"), ids=lambda p: p.stem)
 def test_yaml_keys_match_the_constructor(path):
     cfg = OmegaConf.merge({"optim": {"batch_size": 64}}, {"data": OmegaConf.load(path)})
     data = OmegaConf.to_container(cfg.data, resolve=True)

@@ -1,22 +1,19 @@
 """Every loss has a YAML in conf/loss that builds it as the training module does."""
 
-from pathlib import Path
-
 import pytest
 import torch
 import yaml
+from conftest import config_files
 
 from ssl_app.errors import ConfigError
 from ssl_app.losses import LOSSES, build_loss
 
-CONF = Path(__file__).resolve().parents[1] / "ssl_app" / "conf" / "loss"
-
 
 def test_one_yaml_per_registered_loss():
-    assert sorted(p.stem for p in CONF.glob("*.yaml")) == LOSSES.names()
+    assert sorted(p.stem for p in config_files("loss")) == LOSSES.names()
 
 
-@pytest.mark.parametrize("path", sorted(CONF.glob("*.yaml")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", config_files("loss"), ids=lambda p: p.stem)
 def test_yaml_builds_a_loss_called_on_two_views(path):
     cfg = yaml.safe_load(path.read_text())
     loss_fn = build_loss(cfg.pop("name"), gather=True, **cfg)

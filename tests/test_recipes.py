@@ -3,15 +3,12 @@ the user's overrides always win."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from conftest import config_files
 from hydra import compose, initialize_config_module
 
 from ssl_app.data import dataset_info
 from ssl_app.pretrain import wants_small_stem
-
-CONF = Path(__file__).resolve().parents[1] / "ssl_app" / "conf"
 
 
 def pretrain(*overrides: str):
@@ -19,7 +16,7 @@ def pretrain(*overrides: str):
         return compose("pretrain", overrides=list(overrides))
 
 
-@pytest.mark.parametrize("path", sorted((CONF / "data").glob("*.yaml")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", config_files("data"), ids=lambda p: p.stem)
 def test_every_data_set_has_a_recipe_that_composes(path):
     cfg = pretrain(f"data={path.stem}")
     assert cfg.optim.name in ("sgd", "adamw", "lars")
