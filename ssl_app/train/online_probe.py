@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ssl_app.eval.linear_sgd import head_accuracy, linear_head
+from ssl_app.train.module import logs_this_step
 
 ONLINE_LINEAR_METRIC = "val/online_linear_top1"
 HEAD_SEED = 0  # the head's own initial draw: same on every rank, global RNG untouched
@@ -57,7 +58,8 @@ class OnlineLinearProbe(pl.Callback):
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        pl_module.log("train/online_linear_loss", loss.detach())
+        if logs_this_step(trainer):
+            pl_module.log("train/online_linear_loss", loss.detach())
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         top1 = self.val_top1(trainer, pl_module) if trainer.is_global_zero else 0.0
