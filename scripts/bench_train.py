@@ -31,18 +31,20 @@ from ssl_app.train.optim import build_optimizer
 
 
 class StepTimer(pl.Callback):
-    """Wall time from the end of step `warmup` to the end of step `warmup + steps`."""
+    """Wall time from the end of step `warmup` to the end of step `warmup + steps`; the device
+    is synchronised at those two steps only, so the CPU runs ahead as in a real run."""
 
-    def __init__(self, warmup: int) -> None:
-        self.warmup, self.start, self.end, self.steps = warmup, 0.0, 0.0, 0
+    def __init__(self, warmup: int, steps: int) -> None:
+        self.warmup, self.steps, self.start, self.end = warmup, steps, 0.0, 0.0
 
     def on_train_batch_end(self, trainer, *args) -> None:
+        if trainer.global_step not in (self.warmup, self.warmup + self.steps):
+            return
+        _sync(trainer.strategy.root_device)
         if trainer.global_step == self.warmup:
-            _sync(trainer.strategy.root_device)
             self.start = time.perf_counter()
-        elif trainer.global_step > self.warmup:
-            _sync(trainer.strategy.root_device)
-            self.end, self.steps = time.perf_counter(), trainer.global_step - self.warmup
+        else:
+            self.end = time.perf_counter()
 
 
 def _sync(device: torch.device) -> None:
@@ -65,7 +67,7 @@ def bare_model_rate(module, batch: int, shape: tuple, precision: str, device, st
     model = torch.nn.Sequential(module.backbone, module.head).to(device).train()
     fused = device.type == "cuda"
     optimizer = build_optimizer(model, module.cfg["optim"]["name"], 1e-3, 1e-4, fused=fused)
-    memory_format = torch.channels_last if fused else torch.contiguous_format
+    memory_format = module.memory_format
     model = model.to(memory_format=memory_format)
     x = torch.randn(2 * batch, *shape, device=device).contiguous(memory_format=memory_format)
     dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(precision)
@@ -85,12 +87,12 @@ def bare_model_rate(module, batch: int, shape: tuple, precision: str, device, st
 def full_step_rate(cfg, steps: int, warmup: int) -> tuple[float, dict]:
     """Images/s of the real training loop, and the model it built (for the bare run)."""
     module, datamodule, _ = build_components(cfg)
-    timer = StepTimer(warmup)
+    timer = StepTimer(warmup, steps)
     trainer_cfg = {**cfg.trainer, "max_epochs": None, "max_steps": warmup + steps}
     trainer_cfg.update(logger=False, enable_checkpointing=False, enable_progress_bar=False)
     trainer = pl.Trainer(**trainer_cfg, callbacks=[timer], enable_model_summary=False)
     trainer.fit(module, datamodule)
-    rate = timer.steps * cfg.optim.batch_size / (timer.end - timer.start)
+    rate = steps * cfg.optim.batch_size / (timer.end - timer.start)
     return rate, {"module": module, "device": trainer.strategy.root_device}
 
 

@@ -107,7 +107,7 @@ def run_callbacks(cfg: DictConfig, run_dir: Path, datamodule) -> list[pl.Callbac
         )
         callbacks.append(knn)
     if datamodule.has_labels and cfg.eval.online_linear:
-        callbacks.append(OnlineLinearProbe(datamodule.info.num_classes))
+        callbacks.append(OnlineLinearProbe(datamodule.info.num_classes, cfg.eval.every_n_epochs))
     return callbacks
 
 

@@ -28,6 +28,12 @@ KNN_BANK_MAX = 100_000  # training images in the monitor's bank (CIFAR: 45,000; 
 KNN_QUERY_MAX = 20_000  # validation queries
 
 
+def is_monitor_epoch(trainer: pl.Trainer, every_n_epochs: int) -> bool:
+    """Whether the epoch now ending is scored on validation: every `every_n_epochs` and the last."""
+    epoch = trainer.current_epoch + 1
+    return epoch % every_n_epochs == 0 or epoch == trainer.max_epochs
+
+
 class OnlineKNN(pl.Callback):
     """Weighted kNN top-1 on the validation split (bank: the rest of the training split)
     every `every_n_epochs` and at the end; never reads test. Above `bank_max` / `query_max`
@@ -51,8 +57,7 @@ class OnlineKNN(pl.Callback):
         self._loaders: tuple[DataLoader, DataLoader] | None = None
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        epoch = trainer.current_epoch + 1
-        if epoch % self.every_n_epochs and epoch != trainer.max_epochs:
+        if not is_monitor_epoch(trainer, self.every_n_epochs):
             return
         top1 = self.knn_top1(trainer, pl_module) if trainer.is_global_zero else 0.0
         top1 = trainer.strategy.broadcast(top1, src=0)

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ssl_app.eval.linear_sgd import head_accuracy, linear_head
+from ssl_app.train.callbacks import is_monitor_epoch
 from ssl_app.train.module import logs_this_step
 
 ONLINE_LINEAR_METRIC = "val/online_linear_top1"
@@ -25,10 +26,14 @@ HEAD_SEED = 0  # the head's own initial draw: same on every rank, global RNG unt
 
 class OnlineLinearProbe(pl.Callback):
     """BatchNorm(affine=False) + Linear on the training step's `outputs["features"]`; SGD with
-    momentum at a constant `lr`; top-1 on validation after every epoch (rank 0, broadcast)."""
+    momentum at a constant `lr`; top-1 on validation every `every_n_epochs` and after the last
+    epoch (rank 0, broadcast), the epochs the kNN monitor scores."""
 
-    def __init__(self, num_classes: int, lr: float = 0.1, momentum: float = 0.9) -> None:
-        self.num_classes, self.lr, self.momentum = num_classes, lr, momentum
+    def __init__(
+        self, num_classes: int, every_n_epochs: int = 1, lr: float = 0.1, momentum: float = 0.9
+    ) -> None:
+        self.num_classes, self.every_n_epochs = num_classes, every_n_epochs
+        self.lr, self.momentum = lr, momentum
         self.head: torch.nn.Module | None = None
         self.optimizer: torch.optim.Optimizer | None = None
         self.restored: dict[str, Any] | None = None
@@ -62,6 +67,8 @@ class OnlineLinearProbe(pl.Callback):
             pl_module.log("train/online_linear_loss", loss.detach())
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not is_monitor_epoch(trainer, self.every_n_epochs):
+            return
         top1 = self.val_top1(trainer, pl_module) if trainer.is_global_zero else 0.0
         top1 = trainer.strategy.broadcast(top1, src=0)
         pl_module.log(ONLINE_LINEAR_METRIC, top1, prog_bar=True)
