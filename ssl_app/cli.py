@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from hydra import compose, initialize_config_module
 from hydra.errors import HydraException
+from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 
@@ -20,13 +21,22 @@ def one_line(err: Exception, limit: int = 300) -> str:
 
 
 def check_overrides(config_name: str, overrides: list[str]) -> None:
-    """Compose `config_name` with `overrides` once; a composition error exits 2 in one line."""
+    """Compose `config_name` with `overrides` once; a composition error, or a key left `???`
+    (a group's shared `_base` keys picked as an option, `model=_base`), exits 2 in one line."""
     try:
         with initialize_config_module("ssl_app.conf", version_base=None):
-            compose(config_name, overrides=overrides)
+            cfg = compose(config_name, overrides=overrides)
     except (HydraException, OmegaConfBaseException) as err:
         print(f"error: {one_line(err)}", file=sys.stderr)
         raise SystemExit(2) from None
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        hint = "a group's _base holds its shared keys and is not an option"
+        print(
+            f"error: no value for {', '.join(missing)}; set {missing[0]}=... ({hint})",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
 
 
 def hydra_entry(config_name: str, hydra_main: Callable[[], None]) -> Callable[[], None]:

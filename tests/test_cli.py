@@ -14,6 +14,7 @@ import pytest
         ("pretrain", "optim.batchsize=64", "Could not override 'optim.batchsize'"),
         ("pretrain", "data=digitz", "Could not find 'data/digitz' Available options in 'data':"),
         ("evaluate", "protocl=knn", "Could not override 'protocl'"),
+        ("pretrain", "model=_base", "no value for model.backbone; set model.backbone=..."),
     ],
 )
 def test_composition_errors_are_one_line_and_exit_2(tmp_path, module, override, message):

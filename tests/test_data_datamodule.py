@@ -63,8 +63,8 @@ def test_batch_larger_than_the_data_set_is_a_data_error():
 
 
 @pytest.mark.parametrize("path", config_files("data"), ids=lambda p: p.stem)
-def test_yaml_keys_match_the_constructor(path):
-    cfg = OmegaConf.merge({"optim": {"batch_size": 64}}, {"data": OmegaConf.load(path)})
+def test_yaml_keys_match_the_constructor(path, pretrain_config):
+    cfg = pretrain_config(f"data={path.stem}", "optim.batch_size=64")  # with data/_base.yaml
     data = OmegaConf.to_container(cfg.data, resolve=True)
     assert "_target_" not in data  # configs are data: nothing in them is called by name
     assert data["name"] == path.stem and data["batch_size"] == 64
