@@ -18,6 +18,9 @@ from __future__ import annotations
 import argparse
 import json
 import time
+import traceback
+import warnings
+from collections import Counter
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -45,6 +48,34 @@ class StepTimer(pl.Callback):
             self.start = time.perf_counter()
         else:
             self.end = time.perf_counter()
+
+
+class SyncFinder(pl.Callback):
+    """CUDA only: where the timed steps make the CPU wait for the GPU (`.item()`, a copy to a
+    pageable host buffer, a data-dependent shape), counted by the innermost line of our code or
+    Lightning's: a step without any lets the CPU queue work ahead, as the bare model does."""
+
+    def __init__(self, warmup: int, steps: int) -> None:
+        self.warmup, self.steps = warmup, steps
+        self.found: Counter[str] = Counter()
+
+    def on_train_batch_end(self, trainer, *args) -> None:
+        if trainer.strategy.root_device.type != "cuda":
+            return
+        if trainer.global_step == self.warmup:
+            warnings.simplefilter("always", UserWarning)
+            warnings.showwarning = self.record
+            torch.cuda.set_sync_debug_mode("warn")
+        elif trainer.global_step == self.warmup + self.steps:
+            torch.cuda.set_sync_debug_mode("default")
+
+    def record(self, message, *args, **kwargs) -> None:
+        if "synchroniz" not in str(message):
+            return
+        skip = ("torch/", "warnings.py")
+        ours = [f for f in traceback.extract_stack() if not any(s in f.filename for s in skip)]
+        where = ours[-2] if len(ours) > 1 else ours[-1]  # [-1] is this method
+        self.found[f"{Path(where.filename).name}:{where.lineno} {where.name}"] += 1
 
 
 def _sync(device: torch.device) -> None:
@@ -87,13 +118,14 @@ def bare_model_rate(module, batch: int, shape: tuple, precision: str, device, st
 def full_step_rate(cfg, steps: int, warmup: int) -> tuple[float, dict]:
     """Images/s of the real training loop, and the model it built (for the bare run)."""
     module, datamodule, _ = build_components(cfg)
-    timer = StepTimer(warmup, steps)
+    timer, syncs = StepTimer(warmup, steps), SyncFinder(warmup, steps)
     trainer_cfg = {**cfg.trainer, "max_epochs": None, "max_steps": warmup + steps}
     trainer_cfg.update(logger=False, enable_checkpointing=False, enable_progress_bar=False)
-    trainer = pl.Trainer(**trainer_cfg, callbacks=[timer], enable_model_summary=False)
+    trainer = pl.Trainer(**trainer_cfg, callbacks=[timer, syncs], enable_model_summary=False)
     trainer.fit(module, datamodule)
     rate = steps * cfg.optim.batch_size / (timer.end - timer.start)
-    return rate, {"module": module, "device": trainer.strategy.root_device}
+    built = {"module": module, "device": trainer.strategy.root_device}
+    return rate, {**built, "syncs": dict(syncs.found.most_common(8))}
 
 
 def compose_config(overrides: list[str]):
@@ -108,7 +140,7 @@ def main() -> None:
     parser.add_argument("--augment", default="cpu,gpu", help="full-step modes, comma-separated")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides as for ssl-pretrain")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
     cfg = compose_config(args.overrides)
     row = {"data": cfg.data.name, "backbone": cfg.model.backbone}
     row.update(image_size=cfg.data.image_size, batch=cfg.optim.batch_size)
@@ -118,6 +150,7 @@ def main() -> None:
         cfg = compose_config([*args.overrides, f"data.augment={mode}"])
         full[mode], built = full_step_rate(cfg, args.steps, args.warmup)
         row[f"full_{mode}_peak_gib"] = peak_memory_gib(built["device"])
+        row[f"full_{mode}_syncs"] = built["syncs"]
     shape = (cfg.model.in_chans, cfg.data.image_size, cfg.data.image_size)
     bare = bare_model_rate(
         built["module"], cfg.optim.batch_size, shape, row["precision"], built["device"], args.steps

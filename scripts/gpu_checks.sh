@@ -13,7 +13,7 @@ set -uo pipefail
 OUT=${OUT:-benchmarks/tmp}
 BUDGET_S=${BUDGET_S:-120}     # time to accuracy: training seconds for each of ssl_app and lightly
 DEADLINE_S=${DEADLINE_S:-560} # the whole script
-TRAINER=${TRAINER:-gpu} DEVICE=${DEVICE:-cuda} WORKERS=${WORKERS:-14} STEPS=${STEPS:-30}
+TRAINER=${TRAINER:-gpu} DEVICE=${DEVICE:-cuda} WORKERS=${WORKERS:-14} STEPS=${STEPS:-60}
 PEER_STEPS=${PEER_STEPS:-50} # lightly --throughput: timed steps after 20 warm-up steps
 read -ra RECIPE <<<"${RECIPE:-}" # extra ssl-pretrain overrides for the Fashion-MNIST run
 FMNIST=.gpu/fashion_mnist
@@ -25,10 +25,12 @@ fits() {  # seconds needed, name: false (and a log line) when it would pass the 
 
 python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .gpu/wheels/*.whl \
   >>"$OUT/setup.log" 2>&1
+# Run from the source tree without installing: the package's configs live in the top-level conf/.
+[ -e ssl_app/conf ] || ln -s ../conf ssl_app/conf
 export PYTHONPATH=$PWD:/tmp/site PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >>"$OUT/summary.log"
 
-ours() {  # name, seconds, bench_train arguments...
+ours() {  # name, seconds, bench_train arguments (--augment cpu,gpu: (b) and (c))...
   local name=$1 limit=$2; shift 2
   fits "$limit" "ssl_app $name" || return 0
   log "ssl_app $name"
@@ -62,7 +64,7 @@ time_to_accuracy() {  # each gets BUDGET_S of training; each schedule sized to w
   max_time=$(python3 -c "s = $BUDGET_S; print(f'00:00:{s // 60:02d}:{s % 60:02d}')")
   ours_rate=$(rate_of "$OUT/bench_train.jsonl" r18_32 full_gpu_img_s)
   peer_rate=$(rate_of "$OUT/peer.jsonl" r18_32 train_img_s)
-  epochs=$(python3 -c "print(max(2, int(0.85 * $BUDGET_S * ($ours_rate or 6000) * (32/28)**2 / 60000)))")
+  epochs=$(python3 -c "print(max(2, int(0.8 * $BUDGET_S * ($ours_rate or 6000) * (32/28)**2 / 54000)))")
   peer_epochs=$(python3 -c "print(max(1, round($BUDGET_S * ($peer_rate or 2000) / 60000)))")
   fits $((BUDGET_S + 100)) "ssl_app time to accuracy" && {
     log "ssl_app fashion_mnist: ${BUDGET_S}s, epochs=$epochs (from $ours_rate img/s at 32 px)"
@@ -74,21 +76,23 @@ time_to_accuracy() {  # each gets BUDGET_S of training; each schedule sized to w
     cp /tmp/fmnist/results.json "$OUT/tta_ssl_app_results.json"
     cp /tmp/fmnist/metrics.csv "$OUT/tta_ssl_app_metrics.csv"
   }
+  [ "${PEER_TTA:-1}" = 1 ] || { log "SKIPPED (PEER_TTA=0): lightly time to accuracy"; return 0; }
   peer fmnist_tta $((BUDGET_S + 90)) --backbone resnet18 --batch 512 --small-stem --temp 0.2 \
     --minutes "$(python3 -c "print($BUDGET_S / 60)")" --epochs "$peer_epochs"
 }
 
-SMALL=(data=synthetic data.dataset_kwargs.size=8192)
-ours r18_32 90 "${SMALL[@]}" model=resnet18 data.image_size=32 optim.batch_size=512
+SMALL=(data=synthetic data.dataset_kwargs.size=16384)
+ours r18_32 90 --augment cpu,gpu "${SMALL[@]}" model=resnet18 data.image_size=32 \
+  optim.batch_size=512
 peer r18_32 60 --throughput "$PEER_STEPS" --backbone resnet18 --size 32 --batch 512 --small-stem
 time_to_accuracy
-ours r50_32 90 "${SMALL[@]}" model=resnet50 data.image_size=32 optim.batch_size=512
-peer r50_32 60 --throughput "$PEER_STEPS" --backbone resnet50 --size 32 --batch 512 --small-stem
-ours r18_96 80 "${SMALL[@]}" model=resnet18 data.image_size=96 optim.batch_size=256
-peer r18_96 60 --throughput "$PEER_STEPS" --backbone resnet18 --size 96 --batch 256
-ours r50_224 100 "${SMALL[@]}" model=resnet50 data.image_size=224 optim.batch_size=256 \
-  data.dataset_kwargs.size=4096
-peer r50_224 70 --throughput "$PEER_STEPS" --backbone resnet50 --size 224 --batch 256
+ours r50_32 70 --augment gpu "${SMALL[@]}" model=resnet50 data.image_size=32 optim.batch_size=512
+ours r18_96 60 --augment gpu "${SMALL[@]}" model=resnet18 data.image_size=96 optim.batch_size=256
+ours r50_224 90 --augment gpu "${SMALL[@]}" model=resnet50 data.image_size=224 \
+  optim.batch_size=256 data.dataset_kwargs.size=4096
 ours r18_32_compile 150 --augment gpu "${SMALL[@]}" model=resnet18 data.image_size=32 \
   optim.batch_size=512 model.compile=true
+peer r50_32 50 --throughput "$PEER_STEPS" --backbone resnet50 --size 32 --batch 512 --small-stem
+peer r18_96 50 --throughput "$PEER_STEPS" --backbone resnet18 --size 96 --batch 256
+peer r50_224 60 --throughput "$PEER_STEPS" --backbone resnet50 --size 224 --batch 256
 log "done"
