@@ -16,7 +16,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-Features = tuple[torch.Tensor, torch.Tensor]
+from ssl_app.eval.features import Features
 
 
 def weights_hash(module: nn.Module) -> str:

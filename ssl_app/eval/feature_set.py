@@ -12,10 +12,9 @@ import torch.nn as nn
 
 from ssl_app.data.datamodule import ContrastiveDataModule
 from ssl_app.eval.cache import FeatureCache, feature_key, weights_hash
-from ssl_app.eval.features import extract_features, raw_pixel_features
+from ssl_app.eval.features import Features, extract_features, raw_pixel_features
 from ssl_app.progress import phase
 
-Features = tuple[torch.Tensor, torch.Tensor]
 SPLITS = ("train", "test")  # the order of `ContrastiveDataModule.eval_dataloaders()`
 LOADER_KEYS = {"batch_size", "eval_batch_size", "num_workers", "pin_memory", "persistent_workers"}
 

@@ -18,13 +18,15 @@ from torch.utils.data import DataLoader, DistributedSampler, Subset
 from ssl_app.errors import DataError
 from ssl_app.progress import track
 
+Features = tuple[torch.Tensor, torch.Tensor]  # (M, D) float32 unit rows, (M,) int64 labels
+
 
 def _module_device(module: nn.Module) -> torch.device:
     param = next(module.parameters(), None)
     return param.device if param is not None else torch.device("cpu")
 
 
-def _finish(chunks: list[torch.Tensor], labels: list[torch.Tensor], loader) -> tuple:
+def _finish(chunks: list[torch.Tensor], labels: list[torch.Tensor], loader) -> Features:
     if not chunks:
         raise DataError("the evaluation split is empty; check the data set root and split")
     feats = F.normalize(torch.cat(chunks).float(), dim=1)
@@ -92,7 +94,7 @@ def extract_features(
     loader: Iterable,
     device: torch.device | str | None = None,
     progress: bool = True,
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> Features:
     """Backbone features of every `(images, labels)` batch: (M, D) float32 unit rows, (M,) int64.
 
     `device=None` keeps the backbone where it is; the train/eval mode is restored afterwards.
@@ -109,9 +111,7 @@ def extract_features(
     return _finish(chunks, labels, loader)
 
 
-def raw_pixel_features(
-    loader: Iterable, progress: bool = False
-) -> tuple[torch.Tensor, torch.Tensor]:
+def raw_pixel_features(loader: Iterable, progress: bool = False) -> Features:
     """Flattened, L2-normalised input images: the no-learning baseline."""
     chunks, labels = [], []
     for images, targets in track(loader, "raw pixels", enabled=progress):

@@ -6,12 +6,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 
 from ssl_app.errors import DataError
 from ssl_app.eval.class_plots import plot_confusion, plot_embedding
-from ssl_app.eval.features import view_pair_similarities
+from ssl_app.eval.features import Features, view_pair_similarities
 from ssl_app.eval.plots import plot_similarity_histograms, plot_training_curves
 from ssl_app.eval.report import write_report
 
@@ -67,7 +66,7 @@ def _similarities(backbone, datamodule, device: str, out: Path) -> Path | None:
 def write_figures(
     source,
     datamodule,
-    test: tuple[torch.Tensor, torch.Tensor],
+    test: Features,
     results,
     section: dict[str, Any],
     cfg: DictConfig,

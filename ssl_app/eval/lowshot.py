@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ssl_app.eval.features import Features
 from ssl_app.eval.knn import knn_top1
 from ssl_app.eval.linear import linear_probe
 from ssl_app.progress import bar
@@ -37,8 +38,8 @@ def _scores(train_x, train_y, test_x, test_y, k, temperature, linear, seed) -> d
 
 
 def lowshot_eval(
-    train: tuple[torch.Tensor, torch.Tensor],
-    test: tuple[torch.Tensor, torch.Tensor],
+    train: Features,
+    test: Features,
     fractions: tuple[float, ...] = FRACTIONS,
     seeds: tuple[int, ...] = SEEDS,
     k: int = 200,
