@@ -1,12 +1,16 @@
-"""Shared fixtures: compose a pretraining config for tiny, fast runs."""
+"""Shared fixtures and helpers: tiny pretraining configs, config groups, checkpoints, ports."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
 import pytorch_lightning as pl
+import torch
 from hydra import compose, initialize_config_module
+
+from ssl_app.models import create_backbone
 
 CONF = Path(__file__).resolve().parents[1] / "conf"  # shipped as the package ssl_app.conf
 
@@ -48,3 +52,30 @@ def quiet_trainer(**kwargs) -> pl.Trainer:
     """A CPU Trainer for unit tests: no logger, checkpoints, progress bar or summary."""
     quiet = dict(logger=False, enable_checkpointing=False, enable_progress_bar=False)
     return pl.Trainer(accelerator="cpu", enable_model_summary=False, **quiet, **kwargs)
+
+
+def free_port() -> int:
+    """A free TCP port on localhost for a gloo process group's rendezvous."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_checkpoint(
+    path: Path,
+    backbone: str = "test_resnet",
+    small_images: bool = False,
+    seed: int = 0,
+    data: dict | None = None,
+) -> torch.nn.Module:
+    """A file shaped like an ssl-pretrain Lightning checkpoint (digits, 1 channel, 32 px)."""
+    torch.manual_seed(seed)
+    model = create_backbone(backbone, in_chans=1, small_images=small_images)
+    model_cfg = {"backbone": backbone, "in_chans": 1, "small_images": small_images}
+    data = data or {"name": "digits", "image_size": 32}
+    cfg = {"model": {**model_cfg, "timm_kwargs": {}}, "data": data}
+    state = {f"backbone.{k}": v for k, v in model.state_dict().items()}
+    state["head.0.weight"] = torch.zeros(2, 2)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": state, "hyper_parameters": {"cfg": cfg}, "global_step": 3}, path)
+    return model.eval()

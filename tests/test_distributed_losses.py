@@ -8,13 +8,12 @@ queue, every rank pushes its own keys and must end with the queue of one process
 the doubled batch; the losses with the same queued keys must match too.
 """
 
-import socket
-
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn as nn
+from conftest import free_port
 
 from ssl_app.losses import LOSSES, NegativeQueue, build_loss
 
@@ -90,16 +89,10 @@ def _worker(rank: int, port: int, path: str) -> None:
     dist.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def two_process_results(tmp_path_factory) -> dict:
     path = str(tmp_path_factory.mktemp("ddp") / "results.pt")
-    mp.spawn(_worker, args=(_free_port(), path), nprocs=WORLD, join=True)
+    mp.spawn(_worker, args=(free_port(), path), nprocs=WORLD, join=True)
     return torch.load(path)
 
 

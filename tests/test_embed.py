@@ -11,10 +11,10 @@ import faiss
 import numpy as np
 import pytest
 import torch
+from conftest import make_checkpoint
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 from PIL import Image
-from test_export import make_checkpoint
 
 from ssl_app.data import build_dataset, build_eval_transform, dataset_info
 from ssl_app.embed import embed, nearest, print_neighbours, query_feature

@@ -8,9 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import make_checkpoint
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
-from test_export import make_checkpoint
 
 import ssl_app.eval.feature_set as feature_set
 import ssl_app.eval.protocols as protocols

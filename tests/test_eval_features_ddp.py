@@ -13,7 +13,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn as nn
-from test_distributed_losses import _free_port
+from conftest import free_port
 from torch.utils.data import DataLoader, DistributedSampler, Subset, TensorDataset
 
 from ssl_app.eval.features import extract_features
@@ -60,7 +60,7 @@ def _worker(rank: int, port: int, path: str) -> None:
 def gathered(tmp_path_factory) -> list[dict]:
     """Per rank: case id → (features, labels) that rank's extract_features returned."""
     path = str(tmp_path_factory.mktemp("ddp_features") / "features")
-    mp.spawn(_worker, args=(_free_port(), path), nprocs=WORLD, join=True)
+    mp.spawn(_worker, args=(free_port(), path), nprocs=WORLD, join=True)
     return [torch.load(f"{path}.{rank}") for rank in range(WORLD)]
 
 

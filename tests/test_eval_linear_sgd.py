@@ -8,9 +8,9 @@ import json
 import pytest
 import torch
 import torch.nn as nn
+from conftest import make_checkpoint
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
-from test_export import make_checkpoint
 from torch.utils.data import DataLoader, TensorDataset
 
 from ssl_app.data.augment import RandomResizedCrop

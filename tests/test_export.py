@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import timm
 import torch
+from conftest import make_checkpoint
 from PIL import Image
 from timm.data import create_transform, resolve_data_config
 
@@ -19,26 +20,6 @@ from ssl_app.errors import CheckpointError, ConfigError
 from ssl_app.export import export_checkpoint, main, parse_args
 from ssl_app.models import create_backbone, load_backbone
 from ssl_app.models.checkpoint import backbone_from_checkpoint, load_state_strict, read_checkpoint
-
-
-def make_checkpoint(
-    path: Path,
-    backbone: str = "test_resnet",
-    small_images: bool = False,
-    seed: int = 0,
-    data: dict | None = None,
-) -> torch.nn.Module:
-    """A file shaped like an ssl-pretrain Lightning checkpoint (digits, 1 channel, 32 px)."""
-    torch.manual_seed(seed)
-    model = create_backbone(backbone, in_chans=1, small_images=small_images)
-    model_cfg = {"backbone": backbone, "in_chans": 1, "small_images": small_images}
-    data = data or {"name": "digits", "image_size": 32}
-    cfg = {"model": {**model_cfg, "timm_kwargs": {}}, "data": data}
-    state = {f"backbone.{k}": v for k, v in model.state_dict().items()}
-    state["head.0.weight"] = torch.zeros(2, 2)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"state_dict": state, "hyper_parameters": {"cfg": cfg}, "global_step": 3}, path)
-    return model.eval()
 
 
 def features(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import make_checkpoint
 from hydra import compose, initialize_config_module
-from test_export import make_checkpoint
 
 from ssl_app.data.datamodule import ContrastiveDataModule
 from ssl_app.errors import ConfigError
