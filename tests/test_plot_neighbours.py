@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import make_checkpoint
 from matplotlib.colors import to_rgba
-from test_export import make_checkpoint
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "plot_neighbours.py"
 GREEN, RED = "tab:green", "tab:red"
