@@ -26,7 +26,7 @@ fits() {  # seconds needed, name: false (and a log line) when it would pass the 
 python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .gpu/wheels/*.whl \
   >>"$OUT/setup.log" 2>&1
 # Run from the source tree without installing: the package's configs live in the top-level conf/.
-[ -e ssl_app/conf ] || ln -s ../conf ssl_app/conf
+[ -f ssl_app/conf/__init__.py ] || { rm -rf ssl_app/conf && ln -s ../conf ssl_app/conf; }
 export PYTHONPATH=$PWD:/tmp/site PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >>"$OUT/summary.log"
 
@@ -44,6 +44,7 @@ r['name']=sys.argv[2]; print(json.dumps(r))" "$OUT/tmp.json" "$name" >>"$OUT/ben
 
 peer() {  # name, seconds, lightly_simclr.py arguments...
   local name=$1 limit=$2; shift 2
+  [ "${PEERS:-1}" = 1 ] || { log "SKIPPED (PEERS=0): lightly $name"; return 0; }
   fits "$limit" "lightly $name" || return 0
   log "lightly $name"
   timeout "$limit" python3 .gpu/lightly_simclr.py --data fashion_mnist --root "$FMNIST" \
