@@ -72,7 +72,7 @@ class SyncFinder(pl.Callback):
     def record(self, message, *args, **kwargs) -> None:
         if "synchroniz" not in str(message):
             return
-        skip = ("torch/", "warnings.py")
+        skip = ("/torch/", "warnings.py")  # torch itself; Lightning frames count
         ours = [f for f in traceback.extract_stack() if not any(s in f.filename for s in skip)]
         where = ours[-2] if len(ours) > 1 else ours[-1]  # [-1] is this method
         self.found[f"{Path(where.filename).name}:{where.lineno} {where.name}"] += 1

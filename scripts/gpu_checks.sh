@@ -65,7 +65,7 @@ time_to_accuracy() {  # each gets BUDGET_S of training; each schedule sized to w
   max_time=$(python3 -c "s = $BUDGET_S; print(f'00:00:{s // 60:02d}:{s % 60:02d}')")
   ours_rate=$(rate_of "$OUT/bench_train.jsonl" r18_32 full_gpu_img_s)
   peer_rate=$(rate_of "$OUT/peer.jsonl" r18_32 train_img_s)
-  epochs=$(python3 -c "print(max(2, int(0.8 * $BUDGET_S * ($ours_rate or 6000) * (32/28)**2 / 54000)))")
+  epochs=$(python3 -c "print(max(2, int(0.85 * $BUDGET_S * ($ours_rate or 6000) / 54000)))")
   peer_epochs=$(python3 -c "print(max(1, round($BUDGET_S * ($peer_rate or 2000) / 60000)))")
   fits $((BUDGET_S + 100)) "ssl_app time to accuracy" && {
     log "ssl_app fashion_mnist: ${BUDGET_S}s, epochs=$epochs (from $ours_rate img/s at 32 px)"

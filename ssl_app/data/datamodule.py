@@ -172,8 +172,10 @@ class ContrastiveDataModule(pl.LightningDataModule):
             self._resident = ResidentImages(*in_memory(dataset, self.num_workers))
         if self._resident is None:  # too large to hold: workers decode every batch
             return self._loader(dataset, self.batch_size, train=True)
-        indices = Indices(len(dataset))
-        return DataLoader(indices, batch_size=self.batch_size, shuffle=True, drop_last=True)
+        indices = Indices(len(dataset))  # pinned: the copy to the GPU then never waits for it
+        return DataLoader(
+            indices, self.batch_size, shuffle=True, drop_last=True, pin_memory=self.pin_memory
+        )
 
     def _pretrain_set(self) -> Dataset:
         """The pretrain split with the validation images' labels hidden (-1). The validation

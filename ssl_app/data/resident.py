@@ -39,7 +39,7 @@ class ResidentImages:
         if self.images.device != index.device:
             self.images = self.images.to(index.device)
             self.labels = self.labels.to(index.device)
-        return self.images[index], self.labels[index]
+        return self.images.index_select(0, index), self.labels.index_select(0, index)
 
 
 def in_memory(dataset: Dataset, workers: int) -> tuple[torch.Tensor, torch.Tensor]:

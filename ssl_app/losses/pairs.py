@@ -40,9 +40,7 @@ class PairSimilarities:
 
     def negative_mask(self) -> torch.Tensor:
         """(2N, 2NW + K) True at the negatives of each row (not self, not positive)."""
-        mask = ~self.self_mask
-        mask[torch.arange(len(self.positive), device=mask.device), self.positive] = False
-        return mask
+        return ~self.self_mask & ~column_is(self.positive, self.sim.shape[1])
 
 
 class LossOutput(NamedTuple):
@@ -81,9 +79,13 @@ def pair_similarities(
     idx = torch.arange(n, device=z1.device) + r * n
     self_col = torch.cat([idx, idx + n * w])
     positive = torch.cat([idx + n * w, idx])
-    self_mask = torch.zeros(2 * n, len(columns), dtype=torch.bool, device=z1.device)
-    self_mask[torch.arange(2 * n, device=z1.device), self_col] = True
-    return PairSimilarities(rows @ columns.T, positive, self_mask)
+    return PairSimilarities(rows @ columns.T, positive, column_is(self_col, len(columns)))
+
+
+def column_is(index: torch.Tensor, columns: int) -> torch.Tensor:
+    """(rows, columns) bool, True at column `index[row]`: a comparison, not an indexed write,
+    which on CUDA would make the CPU wait for the GPU."""
+    return torch.arange(columns, device=index.device) == index[:, None]
 
 
 def masked_logsumexp(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
