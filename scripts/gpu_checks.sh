@@ -29,6 +29,8 @@ python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .
 [ -f ssl_app/conf/__init__.py ] || { rm -rf ssl_app/conf && ln -s ../conf ssl_app/conf; }
 export PYTHONPATH=$PWD:/tmp/site PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >>"$OUT/summary.log"
+python3 -c "import torch, pytorch_lightning as pl, timm; print('torch', torch.__version__, \
+'lightning', pl.__version__, pl.__file__, 'timm', timm.__version__)" >>"$OUT/summary.log" 2>&1
 
 ours() {  # name, seconds, bench_train arguments (--augment cpu,gpu: (b) and (c))...
   local name=$1 limit=$2; shift 2
