@@ -59,6 +59,16 @@ def require_positive(name: str, value: float) -> None:
         )
 
 
+def require_unit_interval(name: str, value: float) -> None:
+    """Raise ConfigError unless `value` is a number in [0, 1] (probabilities, momenta, mixing
+    weights); strings, booleans and nan are refused too."""
+    number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not (number and 0 <= value <= 1):
+        raise ConfigError(
+            f"{name} must be a number in [0, 1], got {value!r}; set {name}=<number from 0 to 1>"
+        )
+
+
 def require_known_keys(keys: Iterable[str], fn: Callable, where: str, skip=("self",)) -> None:
     """Raise ConfigError naming the keys that `fn` takes no keyword argument for."""
     params = inspect.signature(fn).parameters.values()

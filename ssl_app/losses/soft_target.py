@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ssl_app.errors import ConfigError, require_positive
+from ssl_app.errors import ConfigError, require_positive, require_unit_interval
 from ssl_app.losses.base import ContrastiveLoss
 from ssl_app.losses.pairs import LossOutput, PairSimilarities, pair_similarities
 
@@ -45,8 +45,7 @@ class SoftTargetLoss(ContrastiveLoss):
         learnable_temperature: bool = False,
     ) -> None:
         super().__init__(temperature, gather, learnable_temperature)
-        if not 0 <= alpha <= 1:
-            raise ConfigError(f"loss.alpha must be in [0, 1], got {alpha}; 0 is plain InfoNCE")
+        require_unit_interval("loss.alpha", alpha)
         if source not in SOURCES:
             raise ConfigError(f"loss.source must be one of {SOURCES}, got '{source}'")
         if target_temperature is not None:
