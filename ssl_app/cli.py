@@ -1,6 +1,7 @@
 """Hydra entry points that answer Hydra's own composition errors like every other user error:
-one line on stderr and exit code 2 (a key typo such as `optim.batchsize=64`, an unknown option
-such as `data=digitz`), instead of Hydra's several lines and exit code 1."""
+one line on stderr and exit code 2 (a key typo such as `optim.batchsize=64`, a value of the
+wrong type such as `optim.batch_size=abc`, an unknown option such as `data=digitz`), instead of
+Hydra's several lines and exit code 1."""
 
 from __future__ import annotations
 
@@ -15,8 +16,11 @@ from omegaconf.errors import OmegaConfBaseException
 
 def one_line(err: Exception, limit: int = 300) -> str:
     """Hydra's message on one line: its lines joined (the options it lists included), without
-    the config search path, cut at `limit` characters."""
+    the config search path, then the first line of its cause (a schema's type check: "Value
+    'abc' of type 'str' could not be converted to Integer"), cut at `limit` characters."""
     text = " ".join(str(err).split("Config search path")[0].split())
+    if err.__cause__ is not None and str(err.__cause__):
+        text += f": {str(err.__cause__).splitlines()[0]}"
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -84,8 +84,8 @@ def embed(cfg: DictConfig) -> tuple[Embedded, Subject, object]:
     source = learned_source(cfg)
     if source is None:
         raise ConfigError(f"no backbone to embed with; {NEEDS_SOURCE}")
-    data_cfg = with_workers(data_config(cfg, source), cfg.num_workers)
-    datamodule = build_datamodule(data_cfg, source.spec)
+    data = with_workers(data_config(cfg, source), cfg.num_workers)
+    datamodule = build_datamodule(data, source.spec)
     loader = datamodule.eval_dataloader(cfg.split)
     with phase("features", f"{datamodule.name} / {cfg.split}") as details:
         features, _ = extract_features(source.backbone, loader, cfg.device, cfg.progress)

@@ -20,7 +20,13 @@ from ssl_app.eval.options import from_eval_config, require_count
 from ssl_app.eval.protocols import Results, expand, run_protocols
 from ssl_app.eval.report import results_table
 from ssl_app.eval.results_file import write_results
-from ssl_app.eval.sources import data_config, feature_set, resolve_source, with_workers
+from ssl_app.eval.sources import (
+    data_config,
+    feature_set,
+    pair_batch_size,
+    resolve_source,
+    with_workers,
+)
 from ssl_app.progress import say, show, show_bars
 from ssl_app.run_log import start as start_run_log
 
@@ -37,7 +43,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     source = resolve_source(cfg)
     start_run_log(source.out_dir / "evaluate.log")
     say(f"output directory: {source.out_dir} (eval.json, evaluate.log)")
-    features = feature_set(source, with_workers(data_config(cfg, source), cfg.num_workers), cfg)
+    data = with_workers(data_config(cfg, source), cfg.num_workers)
+    features = feature_set(source, data, cfg, pair_batch_size(cfg, source))
     results = run_protocols([features], todo, opts)
     name = features.datamodule.name
     section = write_results(source.out_dir / "eval.json", name, results)

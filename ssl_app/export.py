@@ -61,11 +61,12 @@ def config_hash(cfg: dict[str, Any]) -> str:
 def export_preprocessing(cfg: dict[str, Any]) -> dict[str, Any]:
     """The run's eval transform (input size, interpolation, crop_pct, mean, std) in timm's terms."""
     from ssl_app.data import dataset_info
+    from ssl_app.data.config import DataConfig
     from ssl_app.data.views import eval_preprocessing
 
-    data = cfg["data"]
-    info = dataset_info(data["name"], data.get("root"), **(data.get("dataset_kwargs") or {}))
-    return eval_preprocessing(int(data["image_size"]), info)
+    data = DataConfig.from_dict(cfg["data"])
+    info = dataset_info(data.name, data.root, **data.dataset_kwargs)
+    return eval_preprocessing(data.image_size, info)
 
 
 def export_meta(cfg: dict[str, Any], checkpoint: Path) -> dict[str, Any]:

@@ -17,15 +17,17 @@ import hydra
 import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities import rank_zero_only
 
 from ssl_app.cli import hydra_entry
+from ssl_app.config import PretrainConfig
 from ssl_app.data import DatasetInfo, dataset_info
 from ssl_app.data.datamodule import ContrastiveDataModule
-from ssl_app.errors import ConfigError, exit_on_user_error, require_positive
+from ssl_app.errors import ConfigError, exit_on_user_error
 from ssl_app.eval.feature_set import FeatureSet
 from ssl_app.eval.final_table import final_table, top1_rows, verdict
+from ssl_app.eval.options import EvalConfig
 from ssl_app.eval.report import results_table
 from ssl_app.eval.results_file import write_results
 from ssl_app.models.checkpoint import BackboneSpec
@@ -55,14 +57,14 @@ def wants_small_stem(backbone: str, image_size: int, info: DatasetInfo) -> bool:
     return "resnet" in backbone and image_size <= 64 and native > image_size / 2
 
 
-def complete_config(cfg: DictConfig) -> None:
-    """Fill what depends on the data (input channels, small-image stem) and check ranges."""
-    info = dataset_info(cfg.data.name, cfg.data.get("root"), **cfg.data.get("dataset_kwargs", {}))
-    with open_dict(cfg):
-        if cfg.model.in_chans is None:
-            cfg.model.in_chans = info.channels
-        if cfg.model.small_images == "auto":
-            cfg.model.small_images = wants_small_stem(cfg.model.backbone, cfg.data.image_size, info)
+def complete_config(cfg: DictConfig) -> PretrainConfig:
+    """Fill what depends on the data (input channels, small-image stem) and check the run;
+    returns the run's typed config (ranges checked by each group's dataclass)."""
+    info = dataset_info(cfg.data.name, cfg.data.root, **cfg.data.dataset_kwargs)
+    if cfg.model.in_chans is None:
+        cfg.model.in_chans = info.channels
+    if cfg.model.small_images == "auto":
+        cfg.model.small_images = wants_small_stem(cfg.model.backbone, cfg.data.image_size, info)
     if cfg.trainer.get("sync_batchnorm") and cfg.trainer.accelerator == "cpu":
         raise ConfigError(
             "model.sync_bn=true needs GPUs (torch's SyncBatchNorm has no CPU kernel); "
@@ -72,22 +74,19 @@ def complete_config(cfg: DictConfig) -> None:
         raise ConfigError(
             "trainer=gpu but no CUDA GPU is visible; use trainer=cpu or check drivers"
         )
-    require_positive("eval.every_n_epochs", cfg.eval.every_n_epochs)
-    require_positive("optim.batch_size", cfg.optim.batch_size)
-    require_positive("optim.base_lr", cfg.optim.base_lr)
-    require_positive("epochs", cfg.epochs)
+    return OmegaConf.to_object(cfg)
 
 
 def build_components(cfg: DictConfig) -> tuple[ContrastiveModule, ContrastiveDataModule, dict]:
     """Seeded model and data module of a run, and its resolved config as a plain dict."""
-    complete_config(cfg)
-    pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule = ContrastiveDataModule.from_config(OmegaConf.to_container(cfg.data, resolve=True))
+    run = complete_config(cfg)
+    pl.seed_everything(run.seed, workers=True, verbose=False)
+    datamodule = ContrastiveDataModule(run.data, run.optim.batch_size)
     config = OmegaConf.to_container(cfg, resolve=True)
-    return ContrastiveModule(config), datamodule, config
+    return ContrastiveModule(run.model, run.loss, run.optim, run_config=config), datamodule, config
 
 
-def run_callbacks(cfg: DictConfig, run_dir: Path, datamodule) -> list[pl.Callback]:
+def run_callbacks(eval_cfg: EvalConfig, run_dir: Path, datamodule) -> list[pl.Callback]:
     """The divergence stop, the random streams and metrics kept for resume, the checkpoints
     and (with labels) the online kNN monitor and linear probe."""
     callbacks = [
@@ -97,17 +96,16 @@ def run_callbacks(cfg: DictConfig, run_dir: Path, datamodule) -> list[pl.Callbac
         *checkpoint_callbacks(run_dir, datamodule.has_labels),
     ]
     if datamodule.has_labels:
-        opts = cfg.eval
         knn = OnlineKNN(
-            opts.every_n_epochs,
-            opts.knn_k,
-            opts.knn_temperature,
-            opts.knn_bank_max,
-            opts.knn_query_max,
+            eval_cfg.every_n_epochs,
+            eval_cfg.knn_k,
+            eval_cfg.knn_temperature,
+            eval_cfg.knn_bank_max,
+            eval_cfg.knn_query_max,
         )
         callbacks.append(knn)
-    if datamodule.has_labels and cfg.eval.online_linear:
-        callbacks.append(OnlineLinearProbe(datamodule.info.num_classes, cfg.eval.every_n_epochs))
+    if datamodule.has_labels and eval_cfg.online_linear:
+        callbacks.append(OnlineLinearProbe(datamodule.info.num_classes, eval_cfg.every_n_epochs))
     return callbacks
 
 
@@ -135,24 +133,25 @@ def run_pretraining(
         run_dir = continued_run_dir(cfg.resume, ckpt_path, run_dir)
     start_log(run_dir, cfg.trainer.enable_progress_bar)
     module, datamodule, config = build_components(cfg)
+    run: PretrainConfig = OmegaConf.to_object(cfg)  # the config completed by build_components
     resume_step = None
     if ckpt_path is not None:
         state = module.state_dict()
-        resume_step = check_resume_checkpoint(ckpt_path, state, cfg.optim.name, cfg.epochs)
+        resume_step = check_resume_checkpoint(ckpt_path, state, run.optim.name, run.epochs)
         say(f"resuming from {ckpt_path} (step {resume_step}) in {run_dir}")
     interrupt = SaveOnInterrupt(run_dir / "checkpoints")
-    callbacks = [interrupt, *run_callbacks(cfg, run_dir, datamodule), *extra_callbacks]
+    callbacks = [interrupt, *run_callbacks(run.eval, run_dir, datamodule), *extra_callbacks]
     trainer = pl.Trainer(
-        **{**cfg.trainer, "enable_model_summary": False},
+        **{**run.trainer, "enable_model_summary": False},
         default_root_dir=run_dir,
-        logger=build_loggers(config["logger"], run_dir, resume_step),
-        callbacks=[*display_callbacks(cfg.trainer), *callbacks],
+        logger=build_loggers(run.logger, run_dir, resume_step),
+        callbacks=[*display_callbacks(run.trainer), *callbacks],
         plugins=[AtomicCheckpointIO()],
     )
     seconds = fit(trainer, module, datamodule, ckpt_path, interrupt)
-    if not trainer.is_global_zero or not cfg.eval.final_table:
+    if not trainer.is_global_zero or not run.eval.final_table:
         return {}
-    return final_results(learned_features(trainer, module, run_dir), config, run_dir, seconds)
+    return final_results(learned_features(trainer, module, run_dir), run, run_dir, seconds)
 
 
 def start_log(run_dir: Path, bars: bool) -> None:
@@ -198,15 +197,17 @@ def fit(trainer: pl.Trainer, module, datamodule, ckpt_path, interrupt: SaveOnInt
     return time.perf_counter() - start
 
 
-def final_results(learned: FeatureSet, config: dict, run_dir: Path, train_seconds: float) -> dict:
+def final_results(
+    learned: FeatureSet, run: PretrainConfig, run_dir: Path, train_seconds: float
+) -> dict:
     """The final table (`eval.final_table`): printed, with its verdict, and written to
     results.json in `ssl-eval`'s schema; returns its section (+ the data set's name)."""
     datamodule = learned.datamodule
     if not datamodule.has_labels:
         say("data set has no labels: kNN and linear evaluation skipped")
         return {}
-    spec = BackboneSpec.from_run_config(config["model"])
-    results = final_table(learned, spec, config["eval"], config["seed"])
+    spec = BackboneSpec.from_run_config(run.model)
+    results = final_table(learned, spec, run.eval, run.seed)
     training = {"backbone": spec.name, "train_seconds": round(train_seconds, 1)}
     results.details["training"] = {"learned": training}
     section = write_results(run_dir / "results.json", datamodule.name, results, fresh=True)

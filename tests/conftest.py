@@ -1,4 +1,5 @@
-"""Shared fixtures and helpers: tiny pretraining configs, config groups, checkpoints, ports."""
+"""Shared fixtures and helpers: tiny pretraining configs, config groups, data configs,
+checkpoints, ports."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytorch_lightning as pl
 import torch
 from hydra import compose, initialize_config_module
 
+from ssl_app.data.config import DataConfig
 from ssl_app.models import create_backbone
 
 CONF = Path(__file__).resolve().parents[1] / "conf"  # shipped as the package ssl_app.conf
@@ -46,6 +48,12 @@ def pretrain_config():
             return compose("pretrain", overrides=[*TINY_RUN, *overrides])
 
     return make
+
+
+def data_config(name: str, image_size: int, **fields) -> DataConfig:
+    """A data config for unit tests: loaders in this process (no workers) unless asked."""
+    loaders = {"num_workers": 0, "persistent_workers": False, "pin_memory": False}
+    return DataConfig(name=name, image_size=image_size, **(loaders | fields))
 
 
 def quiet_trainer(**kwargs) -> pl.Trainer:

@@ -12,13 +12,17 @@ import pytest
     ("module", "override", "message"),
     [
         ("pretrain", "optim.batchsize=64", "Could not override 'optim.batchsize'"),
+        ("pretrain", "optim.batch_size=abc", "'abc' of type 'str' could not be converted to Int"),
+        ("pretrain", "loss=soft_target loss.alpha=x", "'x' of type 'str' could not be converted"),
+        ("evaluate", "data=digits data.image_size=big", "'big' of type 'str' could not be"),
         ("pretrain", "data=digitz", "Could not find 'data/digitz' Available options in 'data':"),
         ("evaluate", "protocl=knn", "Could not override 'protocl'"),
         ("pretrain", "model=_base", "no value for model.backbone; set model.backbone=..."),
     ],
 )
 def test_composition_errors_are_one_line_and_exit_2(tmp_path, module, override, message):
-    cmd = [sys.executable, "-m", f"ssl_app.{module}", override, f"hydra.run.dir={tmp_path}"]
+    cmd = [sys.executable, "-m", f"ssl_app.{module}", *override.split()]
+    cmd.append(f"hydra.run.dir={tmp_path}")
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1, done.stderr

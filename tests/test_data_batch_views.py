@@ -263,7 +263,7 @@ def test_ops_the_config_leaves_out_are_skipped():
 
 def test_solarize_is_a_validated_probability_on_both_paths():
     with pytest.raises(ConfigError, match="data.views.solarize_prob"):
-        ViewConfig.from_mapping({"solarize_prob": 1.5})
+        ViewConfig(solarize_prob=1.5)
     config = ViewConfig(solarize_prob=1.0, color_jitter=0.0, grayscale_prob=0.0)
     assert "RandomSolarize" in repr(build_view_transform(8, RGB, config))
     image = torch.tensor([[[0, 100], [128, 255]]], dtype=torch.uint8)

@@ -2,16 +2,16 @@
 
 import pytest
 import torch
-from conftest import config_files
+from conftest import config_files, data_config
 from omegaconf import OmegaConf
 
-from ssl_app.data import ContrastiveDataModule
+from ssl_app.data import ContrastiveDataModule, ViewConfig
 from ssl_app.errors import ConfigError
 
 
-def _digits(**overrides) -> ContrastiveDataModule:
-    kwargs = dict(name="digits", image_size=32, batch_size=100, views={"hflip": 0.0})
-    dm = ContrastiveDataModule(**(kwargs | overrides))
+def _digits(batch_size: int = 100, image_size: int = 32, **fields) -> ContrastiveDataModule:
+    data = data_config("digits", image_size, views=ViewConfig(hflip=0.0), **fields)
+    dm = ContrastiveDataModule(data, batch_size)
     dm.setup("fit")
     return dm
 
@@ -51,8 +51,8 @@ def test_workers_zero_disables_persistent_workers():
 
 @pytest.mark.parametrize("batch_size", [0, -4])
 def test_non_positive_batch_size_is_a_config_error(batch_size):
-    with pytest.raises(ConfigError, match="batch_size must be > 0"):
-        ContrastiveDataModule(name="digits", image_size=32, batch_size=batch_size)
+    with pytest.raises(ConfigError, match="optim.batch_size must be > 0"):
+        ContrastiveDataModule(data_config("digits", 32), batch_size)
 
 
 def test_batch_larger_than_the_data_set_is_a_data_error():
@@ -63,26 +63,26 @@ def test_batch_larger_than_the_data_set_is_a_data_error():
 
 
 @pytest.mark.parametrize("path", config_files("data"), ids=lambda p: p.stem)
-def test_yaml_keys_match_the_constructor(path, pretrain_config):
-    cfg = pretrain_config(f"data={path.stem}", "optim.batch_size=64")  # with data/_base.yaml
+def test_yaml_files_compose_to_typed_configs_that_build(path, pretrain_config):
+    cfg = pretrain_config(f"data={path.stem}", "optim.batch_size=64")  # from data/_base
     data = OmegaConf.to_container(cfg.data, resolve=True)
     assert "_target_" not in data  # configs are data: nothing in them is called by name
-    assert data["name"] == path.stem and data["batch_size"] == 64
+    assert data["name"] == path.stem and "batch_size" not in data  # the one is optim.batch_size
     if path.stem in ("digits", "synthetic"):
-        dm = ContrastiveDataModule.from_config(data)
-        assert dm.info.name == path.stem
+        dm = ContrastiveDataModule(OmegaConf.to_object(cfg.data), cfg.optim.batch_size)
+        assert dm.info.name == path.stem and dm.batch_size == 64
 
 
 def test_worker_processes_deliver_the_same_structure():
-    dm = ContrastiveDataModule(
-        name="synthetic",
-        image_size=16,
-        batch_size=8,
+    data = data_config(
+        "synthetic",
+        16,
         num_workers=1,
         persistent_workers=True,
         augment="cpu",
         dataset_kwargs={"size": 16, "test_size": 8, "image_size": 16},
     )
+    dm = ContrastiveDataModule(data, batch_size=8)
     dm.setup("fit")
     loader = dm.train_dataloader()
     assert loader.persistent_workers

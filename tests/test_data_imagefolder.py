@@ -5,6 +5,7 @@ import re
 import numpy as np
 import pytest
 import torch
+from conftest import data_config
 from PIL import Image
 
 from ssl_app.data import ContrastiveDataModule, build_dataset, dataset_info
@@ -99,9 +100,8 @@ def test_labelled_layout_uses_train_class_folders(tmp_path):
 
 def test_labelled_datamodule_resizes_variable_images(tmp_path):
     _labelled(tmp_path)
-    dm = ContrastiveDataModule(
-        name="imagefolder", root=str(tmp_path), image_size=8, batch_size=4, augment="cpu"
-    )
+    data = data_config("imagefolder", 8, root=str(tmp_path), augment="cpu")
+    dm = ContrastiveDataModule(data, batch_size=4)
     dm.setup("fit")
     (v1, v2), labels = next(iter(dm.train_dataloader()))
     assert v1.shape == v2.shape == (4, 3, 8, 8)
@@ -113,15 +113,15 @@ def test_device_views_of_a_folder_decode_once_to_one_size_then_augment(tmp_path,
     """`augment=gpu` on files: every image decoded once to one uint8 size (8 / 0.875 -> 9 px)
     and held in memory, batched by index; too large to hold, workers decode every batch."""
     _labelled(tmp_path)
-    kwargs = dict(name="imagefolder", root=str(tmp_path), image_size=8, batch_size=4)
-    dm = ContrastiveDataModule(**kwargs, augment="gpu")
+    data = data_config("imagefolder", 8, root=str(tmp_path), augment="gpu")
+    dm = ContrastiveDataModule(data, batch_size=4)
     dm.setup("fit")
     index = next(iter(dm.train_dataloader()))
     assert index.dtype == torch.int64 and dm._resident.images.shape == (6, 3, 9, 9)
     (v1, v2), labels = dm.on_after_batch_transfer(index, 0)
     assert v1.shape == v2.shape == (4, 3, 8, 8) and v1.dtype == torch.float32
     monkeypatch.setattr("ssl_app.data.datamodule.RESIDENT_BYTES", 0)
-    dm = ContrastiveDataModule(**kwargs, augment="gpu")
+    dm = ContrastiveDataModule(data, batch_size=4)
     dm.setup("fit")
     images, labels = next(iter(dm.train_dataloader()))
     assert images.dtype == torch.uint8 and images.shape == (4, 3, 9, 9)
@@ -129,9 +129,7 @@ def test_device_views_of_a_folder_decode_once_to_one_size_then_augment(tmp_path,
 
 def test_unlabelled_datamodule_has_no_labels(tmp_path, capsys):
     _write_kinds(tmp_path / "imgs", tmp_path)
-    dm = ContrastiveDataModule(
-        name="imagefolder", root=str(tmp_path / "imgs"), image_size=8, batch_size=2
-    )
+    dm = ContrastiveDataModule(data_config("imagefolder", 8, root=str(tmp_path / "imgs")), 2)
     assert not dm.has_labels and dm.info.num_classes is None
     dm.setup("fit")
     assert "skipped 3" in capsys.readouterr().err

@@ -75,7 +75,7 @@ def test_config_builds_labelled_eval_loaders_at_the_requested_size():
     """What `ood_data=noise` needs: the test loader of the eval transform, at data.image_size."""
     with initialize_config_module("ssl_app.conf", version_base=None):
         cfg = compose("evaluate", overrides=["data=noise", "data.image_size=20"])
-    datamodule = ContrastiveDataModule.from_config(OmegaConf.to_container(cfg.data, resolve=True))
+    datamodule = ContrastiveDataModule(OmegaConf.to_object(cfg.data))
     datamodule.setup("validate")
     images, labels = next(iter(datamodule.eval_dataloaders()[1]))
     assert images.shape == (256, 1, 20, 20) and images.dtype == torch.float32

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from conftest import data_config
 
 from ssl_app.data.datamodule import ContrastiveDataModule
 from ssl_app.data.splits import validation_indices
@@ -17,7 +18,7 @@ from ssl_app.train.callbacks import OnlineKNN
 
 
 def digits(**kwargs) -> ContrastiveDataModule:
-    dm = ContrastiveDataModule(name="digits", image_size=32, batch_size=8, **kwargs)
+    dm = ContrastiveDataModule(data_config("digits", 32, **kwargs), batch_size=8)
     dm.setup("fit")
     return dm
 

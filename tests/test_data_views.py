@@ -10,6 +10,7 @@ from ssl_app.data import (
     build_eval_transform,
     build_view_transform,
 )
+from ssl_app.data.config import DataConfig
 from ssl_app.errors import ConfigError
 
 GRAY = DatasetInfo("gray", 1, 10, mean=(0.3,), std=(0.35,), image_size=32)
@@ -92,4 +93,4 @@ def test_eval_transform_at_native_size_is_pure_normalisation():
 )
 def test_bad_view_settings_are_config_errors(views):
     with pytest.raises(ConfigError, match="data.views"):
-        ViewConfig.from_mapping(views)
+        DataConfig.from_dict({"name": "digits", "image_size": 32, "views": views})

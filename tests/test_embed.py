@@ -36,7 +36,7 @@ def run(*overrides: str):
 def run_dir(tmp_path_factory, hydra_conf) -> tuple[Path, torch.nn.Module]:
     """A digits run (1 channel, the data set's default size) and its backbone."""
     run_dir = tmp_path_factory.mktemp("run")
-    data = compose("embed", overrides=["data=digits", "optim.batch_size=64"]).data
+    data = compose("embed", overrides=["data=digits"]).data
     data = OmegaConf.to_container(data, resolve=True)
     backbone = make_checkpoint(run_dir / "checkpoints" / "last.ckpt", seed=1, data=data)
     return run_dir, backbone

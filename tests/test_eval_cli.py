@@ -41,7 +41,7 @@ def run(*overrides: str):
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory, hydra_conf) -> Path:
     run_dir = tmp_path_factory.mktemp("run")
-    data = compose("evaluate", overrides=["data=digits", "optim.batch_size=64"]).data
+    data = compose("evaluate", overrides=["data=digits"]).data
     data = OmegaConf.to_container(data, resolve=True)
     make_checkpoint(run_dir / "checkpoints" / "last.ckpt", seed=1, data=data)
     (run_dir / "metrics.csv").write_text("step,epoch,train/loss,lr\n0,0,5.0,0.1\n1,0,4.0,0.1\n")

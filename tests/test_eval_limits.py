@@ -36,7 +36,7 @@ def said(capsys) -> list[str]:
 def digits() -> ContrastiveDataModule:
     with initialize_config_module("ssl_app.conf", version_base=None):
         data = compose("evaluate", overrides=["data=digits", "data.num_workers=0"]).data
-    datamodule = ContrastiveDataModule.from_config(OmegaConf.to_container(data, resolve=True))
+    datamodule = ContrastiveDataModule(OmegaConf.to_object(data))
     datamodule.setup("validate")
     return datamodule
 

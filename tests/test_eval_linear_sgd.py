@@ -96,7 +96,7 @@ def hydra_conf():
 
 def test_augmented_loader_crops_without_colour_changes(hydra_conf):
     data = compose("evaluate", overrides=["data=digits", "data.num_workers=0"]).data
-    datamodule = ContrastiveDataModule.from_config(OmegaConf.to_container(data, resolve=True))
+    datamodule = ContrastiveDataModule(OmegaConf.to_object(data))
     datamodule.setup("validate")
     train = augmented_train_loader(datamodule, 16)
     transform = train.dataset.transform
@@ -110,7 +110,7 @@ def test_augmented_loader_crops_without_colour_changes(hydra_conf):
 
 @pytest.mark.slow
 def test_ssl_eval_protocol_linear_sgd(tmp_path, hydra_conf):
-    data = compose("evaluate", overrides=["data=digits", "optim.batch_size=64"]).data
+    data = compose("evaluate", overrides=["data=digits"]).data
     make_checkpoint(
         tmp_path / "checkpoints" / "last.ckpt", data=OmegaConf.to_container(data, resolve=True)
     )

@@ -1,16 +1,30 @@
 """`BackboneSpec` reads run configs and exports alike; checkpoints written by Lightning in
-today's format load through `models/checkpoint.py` with the same features."""
+today's format, and in the format before the typed configs, load through `models/checkpoint.py`
+with the same features."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import pytest
 import pytorch_lightning as pl
 import torch
+from conftest import QUICK_EVAL
+from hydra import compose, initialize_config_module
 from torch.utils.data import DataLoader
 
 from ssl_app.errors import ConfigError
+from ssl_app.evaluate import evaluate
+from ssl_app.export import export_checkpoint
+from ssl_app.models import load_backbone
 from ssl_app.models.checkpoint import BackboneSpec, backbone_from_checkpoint
-from ssl_app.pretrain import build_components
+from ssl_app.pretrain import build_components, run_pretraining
+
+# The run config of `ssl-pretrain model=tiny epochs=1 optim.batch_size=64 ...` as checkpoints
+# stored it (hyper_parameters["cfg"]) before the typed configs: with data.batch_size beside
+# optim.batch_size, and the integer warmup_epochs.
+BEFORE_TYPED = Path(__file__).parent / "data" / "run_config_before_typed.json"
 
 RUN_MODEL = {
     "backbone": "test_resnet",
@@ -78,3 +92,31 @@ def test_checkpoint_saved_by_lightning_loads(pretrain_config, tmp_path):
     with torch.no_grad():
         expected = module.backbone.eval()(images)
         assert (backbone(images) - expected).abs().max() < 1e-6
+
+
+@pytest.mark.slow
+def test_checkpoint_written_before_the_typed_configs_loads_everywhere(pretrain_config, tmp_path):
+    """ssl-eval scores it as the run's own final table did, ssl-export exports it, and
+    ssl-pretrain resumes from it."""
+    run_dir = tmp_path / "run"
+    results = run_pretraining(pretrain_config(*QUICK_EVAL), run_dir)
+    path = run_dir / "checkpoints" / "last.ckpt"
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    old_cfg = json.loads(BEFORE_TYPED.read_text())
+    ckpt["hyper_parameters"]["cfg"] = old_cfg
+    torch.save(ckpt, path)
+    backbone, cfg, step = backbone_from_checkpoint(path)
+    assert cfg == old_cfg and step == 1437 // 64
+
+    fast = ["protocol=knn", "plots=false", "progress=false", "knn.sweep_k=[]", "cache_dir=null"]
+    with initialize_config_module("ssl_app.conf", version_base=None):
+        scored = evaluate(compose("evaluate", overrides=[f"run_dir={run_dir}", *fast]))
+    assert scored["rows"]["learned"]["knn_top1"] == results["rows"]["learned"]["knn_top1"]
+
+    weights = export_checkpoint(path, tmp_path / "export")
+    images = torch.rand(2, 1, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(load_backbone(weights.parent)(images), backbone(images))
+
+    resumed = run_pretraining(pretrain_config(*QUICK_EVAL, "epochs=2", f"resume={path}"), run_dir)
+    assert resumed["rows"]["learned"]["step"] == 2 * (1437 // 64)

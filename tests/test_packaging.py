@@ -77,7 +77,8 @@ def fresh_venv(path: Path) -> Path:
 def test_wheel_in_a_fresh_venv_composes_the_shipped_configs(tmp_path):
     wheel = build_wheel(tmp_path)
     names = zipfile.ZipFile(wheel).namelist()
-    assert {"ssl_app/conf/pretrain.yaml", "ssl_app/conf/data/_base.yaml"} <= set(names)
+    assert {"ssl_app/conf/pretrain.yaml", "ssl_app/conf/data/digits.yaml"} <= set(names)
+    assert "ssl_app/config.py" in names  # the schemas that ssl_app.conf registers
     assert not [n for n in names if n.startswith("conf/")]  # conf/ only as ssl_app.conf
     python = fresh_venv(tmp_path / "venv")
     install = ["-m", "pip", "install", "--no-deps", "--no-index", "--ignore-installed"]

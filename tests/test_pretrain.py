@@ -14,6 +14,7 @@ import pytorch_lightning as pl
 import torch
 from conftest import QUICK_EVAL, TINY_RUN
 from hydra import compose, initialize_config_module
+from hydra.errors import ConfigCompositionException
 
 from ssl_app.errors import CheckpointError, ConfigError
 from ssl_app.evaluate import evaluate
@@ -95,18 +96,37 @@ def test_resume_rejects_non_checkpoint_and_other_architecture(pretrain_config, t
         ("optim.base_lr=-1", "optim.base_lr must be > 0"),
         ("optim.base_lr=inf", "optim.base_lr must be > 0 and finite, got inf"),
         ("loss.temperature=nan", "loss.temperature must be > 0 and finite"),
-        ("loss.temperature=abc", "loss.temperature must be > 0 and finite, got 'abc'"),
-        ("epochs=abc", "epochs must be > 0 and finite"),
+        ("epochs=0", "epochs must be > 0 and finite"),
         ("eval.every_n_epochs=0", "eval.every_n_epochs must be > 0"),
         ("data.views.crop_scale=[0.5]", "crop_scale is \\[min, max\\], got \\[0.5\\]"),
-        ("data.views.crop_scale=[a,b]", "crop_scale is \\[min, max\\], got \\['a', 'b'\\]"),
+        ("data.views.hflip=1.5", "data.views.hflip must be a number in \\[0, 1\\], got 1.5"),
         ("optim.name=adamx", "unknown optimiser 'adamx'"),
+        ("optim.momentum=null", "optim=sgd needs a momentum"),
         ("model.backbone=resnet19", "unknown backbone 'resnet19'"),
+        ("model.small_images=maybe", "model.small_images must be true, false or auto"),
     ],
 )
 def test_bad_config_values_fail_with_one_line(pretrain_config, tmp_path, override, message):
     with pytest.raises(ConfigError, match=message):
         run_pretraining(pretrain_config(override), tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("loss.temperature=abc", "Value 'abc' of type 'str' could not be converted to Float"),
+        ("epochs=abc", "Value 'abc' of type 'str' could not be converted to Integer"),
+        ("data.views.crop_scale=[a,b]", "Value 'a' of type 'str' could not be converted"),
+        ("eval.linear=maybe", "Value 'maybe' is not a valid bool"),
+        ("optim.lrr=1", "Key 'lrr' not in 'OptimConfig'"),
+        ("loss.alpha=0.5", "Key 'alpha' not in 'LossConfig'"),  # infonce has no alpha
+    ],
+)
+def test_wrong_types_and_keys_fail_at_composition(pretrain_config, override, message):
+    """Each group's dataclass is the schema of its YAML files: Hydra refuses these."""
+    with pytest.raises(ConfigCompositionException) as refused:
+        pretrain_config(override)
+    assert message in str(refused.value.__cause__)
 
 
 def test_cli_prints_one_line_error_and_exits_2(tmp_path):

@@ -11,6 +11,7 @@ import pytest
 import pytorch_lightning as pl
 import torch
 from conftest import quiet_trainer
+from hydra.errors import ConfigCompositionException
 
 from ssl_app.errors import ConfigError
 from ssl_app.pretrain import build_components
@@ -68,7 +69,13 @@ def test_queue_for_a_loss_without_negatives_is_one_line_exit_2(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
-@pytest.mark.parametrize("momentum", [-0.1, 1.5, "high", True])
+@pytest.mark.parametrize("momentum", [-0.1, 1.5])
 def test_ema_momentum_out_of_range_is_one_line(pretrain_config, momentum):
-    with pytest.raises(ConfigError, match="model.ema.momentum must be"):
+    with pytest.raises(ConfigError, match="model.ema.momentum must be a number in \\[0, 1\\]"):
         build_components(pretrain_config(f"model.ema.momentum={momentum}"))
+
+
+@pytest.mark.parametrize("momentum", ["high", True])
+def test_ema_momentum_of_another_type_fails_at_composition(pretrain_config, momentum):
+    with pytest.raises(ConfigCompositionException, match="model.ema.momentum"):
+        pretrain_config(f"model.ema.momentum={momentum}")

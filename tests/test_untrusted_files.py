@@ -3,17 +3,19 @@ refused with one line and nothing it names is called."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from conftest import make_checkpoint
 from hydra import compose, initialize_config_module
 
+from ssl_app.data.config import DataConfig
 from ssl_app.data.datamodule import ContrastiveDataModule
 from ssl_app.errors import ConfigError
 from ssl_app.evaluate import evaluate
 
-DIGITS = {"name": "digits", "image_size": 32, "batch_size": 8, "num_workers": 0}
+DIGITS = {"name": "digits", "image_size": 32, "num_workers": 0}
 
 
 @pytest.fixture(scope="module")
@@ -48,12 +50,27 @@ def test_checkpoint_with_target_is_refused_and_calls_nothing(hydra_conf, tmp_pat
 
 def test_print_target_is_not_called(capsys):
     with pytest.raises(ConfigError, match="_target_ 'builtins.print'"):
-        ContrastiveDataModule.from_config({"_target_": "builtins.print", "_args_": ["pwned"]})
+        DataConfig.from_dict({"_target_": "builtins.print", "_args_": ["pwned"]})
     assert "pwned" not in capsys.readouterr().out
 
 
 def test_configs_written_before_the_change_still_load():
-    """Older run configs carried the module's own `_target_`; it is accepted and ignored."""
+    """Older run configs carried the module's own `_target_` and a `batch_size` of the data
+    loader (now `optim.batch_size` alone); both are accepted and ignored."""
     own = "ssl_app.data.datamodule.ContrastiveDataModule"
-    datamodule = ContrastiveDataModule.from_config({"_target_": own, **DIGITS})
-    assert datamodule.info.name == "digits"
+    data = DataConfig.from_dict({"_target_": own, "batch_size": 8, **DIGITS})
+    assert data == DataConfig(name="digits", image_size=32, num_workers=0)
+    assert ContrastiveDataModule(data).info.name == "digits"
+
+
+@pytest.mark.parametrize(
+    ("data", "refusal"),
+    [
+        ({**DIGITS, "image_size": "big"}, "data.image_size: Value 'big'"),
+        ({**DIGITS, "views": {"hflip": [1]}}, "data.views.hflip: Value '[1]'"),
+        ({**DIGITS, "views": ["hflip"]}, "data.views must be a mapping"),
+    ],
+)
+def test_stored_data_configs_are_typed_like_the_yaml_files(data, refusal):
+    with pytest.raises(ConfigError, match=re.escape(refusal)):
+        DataConfig.from_dict(data)

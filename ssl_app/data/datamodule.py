@@ -7,7 +7,7 @@ reproducible and no two workers (or ranks) repeat the same crops.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 import pytorch_lightning as pl
@@ -17,97 +17,45 @@ from torch.utils.data import DataLoader, Dataset
 
 from ssl_app.data.base import DATASETS, Transformed
 from ssl_app.data.batch_views import BatchViews
+from ssl_app.data.config import DataConfig
 from ssl_app.data.datasets import build_dataset, dataset_info
 from ssl_app.data.resident import Indices, ResidentImages, fixed_size, in_memory
 from ssl_app.data.splits import carve_validation, hide_labels
-from ssl_app.data.views import (
-    EVAL_CROP_RATIO,
-    TwoViews,
-    ViewConfig,
-    build_eval_transform,
-    build_view_transform,
-)
-from ssl_app.errors import ConfigError, DataError, require_known_keys, require_positive
+from ssl_app.data.views import EVAL_CROP_RATIO, TwoViews, build_eval_transform, build_view_transform
+from ssl_app.errors import DataError, require_known_keys, require_positive
 
-AUGMENT_MODES = ("cpu", "gpu", "auto")  # gpu: batched on the training device (CPU tensors too)
 BATCHED_ON_CPU_MAX_SIZE = 64
 RESIDENT_BYTES = 4 * 2**30  # device views: training sets up to this size (uint8) live on the device
-OWN_TARGET = "ssl_app.data.datamodule.ContrastiveDataModule"  # what older run configs carry
 
 
 class ContrastiveDataModule(pl.LightningDataModule):
     """Training yields `((view1, view2), labels)`; `eval_dataloaders()` yields `(images, labels)`.
 
-    Arguments mirror `conf/data/<name>.yaml`; `dataset_kwargs` go to the data set constructor.
-    """
+    `data` is the run's `data` config; `batch_size` the images per training batch and device
+    (the run's `optim.batch_size`; None: a data module for evaluation only)."""
 
-    def __init__(
-        self,
-        *,
-        name: str,
-        image_size: int,
-        batch_size: int,
-        root: str | None = None,
-        download: bool = False,
-        eval_batch_size: int = 256,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-        persistent_workers: bool = False,
-        views: Mapping | None = None,
-        dataset_kwargs: Mapping | None = None,
-        val_fraction: float = 0.1,
-        augment: str = "auto",
-    ) -> None:
+    def __init__(self, data: DataConfig, batch_size: int | None = None) -> None:
         super().__init__()
-        require_positive("data.batch_size", batch_size)
-        require_positive("data.eval_batch_size", eval_batch_size)
-        require_positive("data.image_size", image_size)
-        self.name, self.root, self.download_data = name, root, bool(download)
-        self.image_size, self.batch_size, self.eval_batch_size = (
-            image_size,
-            batch_size,
-            eval_batch_size,
-        )
-        self.num_workers = max(int(num_workers), 0)
-        self.pin_memory = bool(pin_memory) and torch.cuda.is_available()  # pinning needs CUDA
-        self.persistent_workers = bool(persistent_workers) and self.num_workers > 0
-        self.views = ViewConfig.from_mapping(views)
-        self.dataset_kwargs = dict(dataset_kwargs or {})
-        self.val_fraction = float(val_fraction)
-        if augment not in AUGMENT_MODES:
-            raise ConfigError(
-                f"data.augment must be one of {', '.join(AUGMENT_MODES)}, got {augment}"
-            )
-        self.augment = augment
+        if batch_size is not None:
+            require_positive("optim.batch_size", batch_size)
+        source = DATASETS.get(data.name)
+        skip = ("split", "root", "download")
+        require_known_keys(data.dataset_kwargs, source, "data.dataset_kwargs", skip=skip)
+        self.name, self.root, self.download_data = data.name, data.root, data.download
+        self.image_size, self.batch_size = data.image_size, batch_size
+        self.eval_batch_size = data.eval_batch_size
+        self.num_workers = max(data.num_workers, 0)
+        self.pin_memory = data.pin_memory and torch.cuda.is_available()  # pinning needs CUDA
+        self.persistent_workers = data.persistent_workers and self.num_workers > 0
+        self.views = data.views
+        self.dataset_kwargs = dict(data.dataset_kwargs)
+        self.val_fraction = data.val_fraction
+        self.augment = data.augment
         self.device_views: BatchViews | None = None  # set when training batches are augmented there
         self._resident: ResidentImages | None = None
-        self.info = dataset_info(name, root, **self.dataset_kwargs)
+        self.info = dataset_info(data.name, data.root, **self.dataset_kwargs)
         self._sets: dict[str, Dataset] = {}
         self._loaders: dict[tuple[str, str], tuple[DataLoader, DataLoader]] = {}
-
-    @classmethod
-    def from_config(cls, data: Mapping[str, Any]) -> ContrastiveDataModule:
-        """The data module a `data` config describes, built from its fields by name.
-
-        Configs and checkpoints are data, never code: a `_target_` other than this class
-        (which older configs carried) is refused, and nothing named in a file is called.
-        """
-        fields = dict(data)
-        target = fields.pop("_target_", OWN_TARGET)
-        if target != OWN_TARGET:
-            raise ConfigError(
-                f"data config names _target_ '{target}'; configs are data, not code, so it is "
-                f"not called: remove the key (the data module is always {cls.__name__})"
-            )
-        require_known_keys(fields, cls, "data")
-        source = DATASETS.get(fields.get("name"))
-        require_known_keys(
-            fields.get("dataset_kwargs") or {},
-            source,
-            "data.dataset_kwargs",
-            skip=("split", "root", "download"),
-        )
-        return cls(**fields)
 
     @property
     def has_labels(self) -> bool:
@@ -155,6 +103,8 @@ class ContrastiveDataModule(pl.LightningDataModule):
 
         Per-sample CPU views: `((view1, view2), labels)`. Device views: indices or fixed-size
         uint8 images, turned into the two views by `on_after_batch_transfer`."""
+        if self.batch_size is None:
+            raise ValueError(f"the data module of '{self.name}' has no training batch size")
         dataset = self._pretrain_set()
         if len(dataset) < self.batch_size:
             raise DataError(

@@ -10,63 +10,18 @@ for the batched one on the training device (`batch_views.py`) alike.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torchvision.transforms import v2
 
 from ssl_app.data.augment import ColourJitter, GaussianBlur, RandomResizedCrop
 from ssl_app.data.base import DatasetInfo
-from ssl_app.errors import ConfigError
+from ssl_app.data.config import ViewConfig
 
 BLUR_MIN_SIZE = 96  # blur hurts at CIFAR scale (SimCLR appendix B.9); use it from STL-10 size up
 EVAL_CROP_RATIO = 0.875  # ImageNet convention: resize to 256, centre-crop 224
-
-
-@dataclass(frozen=True)
-class ViewConfig:
-    """Augmentation strengths, as in `conf/data/*.yaml` under `views`."""
-
-    crop_scale: tuple[float, float] = (0.2, 1.0)
-    hflip: float = 0.5
-    color_jitter: float = 0.5
-    jitter_prob: float = 0.8
-    grayscale_prob: float = 0.2
-    blur_prob: float = 0.0
-    solarize_prob: float = 0.0
-
-    @classmethod
-    def from_mapping(cls, views: Mapping | None) -> ViewConfig:
-        """Build from a config dict; unknown keys or out-of-range values raise ConfigError."""
-        views = dict(views or {})
-        known = [f.name for f in fields(cls)]
-        unknown = sorted(set(views) - set(known))
-        if unknown:
-            raise ConfigError(f"unknown data.views key(s) {unknown}; known: {', '.join(known)}")
-        if "crop_scale" in views:
-            scale = views["crop_scale"]
-            numbers = not isinstance(scale, str) and all(isinstance(s, (int, float)) for s in scale)
-            if not numbers or len(scale) != 2:
-                raise ConfigError(f"data.views.crop_scale is [min, max], got {scale}")
-            views["crop_scale"] = tuple(float(s) for s in scale)
-        config = cls(**views)
-        config.validate()
-        return config
-
-    def validate(self) -> None:
-        low, high = self.crop_scale
-        if not 0 < low <= high <= 1:
-            raise ConfigError(
-                f"data.views.crop_scale must satisfy 0 < min <= max <= 1, got {self.crop_scale}"
-            )
-        for name in ("hflip", "jitter_prob", "grayscale_prob", "blur_prob", "solarize_prob"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ConfigError(
-                    f"data.views.{name} is a probability in [0, 1], got {getattr(self, name)}"
-                )
-        if self.color_jitter < 0:
-            raise ConfigError(f"data.views.color_jitter must be >= 0, got {self.color_jitter}")
 
 
 @dataclass(frozen=True)

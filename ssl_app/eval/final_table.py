@@ -3,32 +3,30 @@ init and raw pixels on the test split, run by the protocol registry that `ssl-ev
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
 
 from ssl_app.eval.feature_set import FeatureSet
-from ssl_app.eval.options import from_pretrain_config
+from ssl_app.eval.options import EvalConfig
 from ssl_app.eval.protocols import Results, run_protocols
 from ssl_app.models.checkpoint import BackboneSpec
 
 
 def final_table(
-    learned: FeatureSet, spec: BackboneSpec, eval_cfg: Mapping[str, Any], seed: int
+    learned: FeatureSet, spec: BackboneSpec, eval_cfg: EvalConfig, seed: int
 ) -> Results:
     """kNN (and with `eval.linear` the linear probe) of `learned`, plus the random-init
     (`eval.baselines`, seeded by `seed` as `ssl-eval checkpoint=random`) and raw-pixel
     (`eval.raw_pixels`) rows on the same data module."""
     sets = [learned]
-    if eval_cfg["baselines"]:
+    if eval_cfg.baselines:
         provenance = {"checkpoint": "random", "seed": seed}
         sets.append(
             replace(learned, label="random init", backbone=spec.random(seed), provenance=provenance)
         )
-    if eval_cfg["raw_pixels"]:
+    if eval_cfg.raw_pixels:
         sets.append(replace(learned, label="raw pixels", backbone=None, provenance={}))
-    protocols = ["knn", "linear"] if eval_cfg["linear"] else ["knn"]
-    return run_protocols(sets, protocols, from_pretrain_config(eval_cfg, seed))
+    protocols = ["knn", "linear"] if eval_cfg.linear else ["knn"]
+    return run_protocols(sets, protocols, eval_cfg.options(seed))
 
 
 def top1_rows(rows: dict[str, dict]) -> dict[str, dict]:

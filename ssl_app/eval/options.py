@@ -1,5 +1,6 @@
 """Typed settings of the evaluation protocols, read from `ssl-eval`'s config or from the
-`eval:` block of `ssl-pretrain`'s, so both commands run the protocols with the same arguments.
+`eval:` block of `ssl-pretrain`'s (`EvalConfig`, its schema), so both commands run the protocols
+with the same arguments.
 
 The size limits keep the end-of-run defaults finishing at ImageNet scale: above them raw
 pixels are skipped and the L-BFGS probe gives way to the SGD linear head (`linear_sgd`).
@@ -11,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from omegaconf import MISSING
+
 from ssl_app.errors import ConfigError, require_positive
 from ssl_app.eval.linear import C_GRID
 from ssl_app.eval.lowshot import FRACTIONS, SEEDS
@@ -19,7 +22,7 @@ MAX_RAW_PIXEL_IMAGES = 100_000  # train + test; CIFAR (60,000) and Fashion-MNIST
 MAX_LBFGS_SAMPLES = 100_000  # training features of the L-BFGS probe (scikit-learn, CPU)
 
 
-@dataclass(frozen=True)
+@dataclass
 class LinearSGDOptions:
     """The SGD linear head on the frozen backbone (crop + flip, cosine lr)."""
 
@@ -81,13 +84,35 @@ def from_eval_config(cfg: Mapping[str, Any]) -> EvalOptions:
     )
 
 
-def from_pretrain_config(eval_cfg: Mapping[str, Any], seed: int) -> EvalOptions:
-    """Options of `ssl-pretrain`'s final table (its `eval:` block; no sweep, no low-shot)."""
-    return EvalOptions(
-        knn_k=eval_cfg["knn_k"],
-        knn_temperature=eval_cfg["knn_temperature"],
-        linear_sgd=linear_sgd_options(eval_cfg["linear_sgd"]),
-        seed=seed,
-        max_raw_pixel_images=eval_cfg["max_raw_pixel_images"],
-        max_lbfgs_samples=eval_cfg["max_lbfgs_samples"],
-    )
+@dataclass
+class EvalConfig:
+    """`ssl-pretrain`'s `eval:` block (values in `conf/pretrain.yaml`): the online monitor on the
+    validation split while training, and the final table on test after it."""
+
+    every_n_epochs: int = MISSING  # online kNN monitor and linear probe: every N epochs, last
+    knn_k: int = MISSING
+    knn_temperature: float = MISSING
+    online_linear: bool = MISSING  # linear probe on the training step's detached features
+    final_table: bool = MISSING  # learned vs baselines on the test split after training
+    linear: bool = MISSING  # final linear probe on frozen features
+    baselines: bool = MISSING  # also the same architecture at random init
+    raw_pixels: bool = MISSING  # ... and raw pixels
+    knn_bank_max: int = MISSING  # online kNN: training images in the bank (seeded subset)
+    knn_query_max: int = MISSING  # ... and validation queries
+    max_raw_pixel_images: int = MISSING  # final table: raw pixels of more images skipped
+    max_lbfgs_samples: int = MISSING  # final table: more and the SGD head replaces L-BFGS
+    linear_sgd: LinearSGDOptions = MISSING
+
+    def __post_init__(self) -> None:
+        require_positive("eval.every_n_epochs", self.every_n_epochs)
+
+    def options(self, seed: int) -> EvalOptions:
+        """Options of the final table (no sweep, no low-shot)."""
+        return EvalOptions(
+            knn_k=self.knn_k,
+            knn_temperature=self.knn_temperature,
+            linear_sgd=self.linear_sgd,
+            seed=seed,
+            max_raw_pixel_images=self.max_raw_pixel_images,
+            max_lbfgs_samples=self.max_lbfgs_samples,
+        )

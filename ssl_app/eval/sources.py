@@ -3,7 +3,7 @@ pixels), the data module to evaluate it on, and where `eval.json` and the featur
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -11,8 +11,9 @@ from typing import Any
 import torch.nn as nn
 from hydra import compose
 from hydra.errors import HydraException
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
+from ssl_app.data.config import DataConfig
 from ssl_app.data.datamodule import ContrastiveDataModule
 from ssl_app.errors import ConfigError
 from ssl_app.eval.cache import FeatureCache
@@ -35,10 +36,11 @@ class Subject:
     label: str
     backbone: nn.Module | None
     spec: BackboneSpec | None  # architecture
-    data: dict[str, Any] | None  # data config of the training run, if known
+    data: dict[str, Any] | None  # data config of the training run as stored, if known
     data_name: str | None  # data set name of an export, if known
     out_dir: Path
     provenance: dict[str, Any] = field(default_factory=dict)  # file and step behind each row
+    batch_size: int | None = None  # the training run's optim.batch_size, if known
 
 
 def _checkpoint_dir(path: Path) -> Path:
@@ -68,7 +70,9 @@ def learned_source(cfg: DictConfig) -> Subject | None:
     out = Path(cfg.run_dir) if cfg.run_dir else _checkpoint_dir(ckpt)
     spec = BackboneSpec.from_run_config(run_cfg["model"])
     provenance = {"checkpoint": str(ckpt), "step": step}
-    return Subject("learned", backbone, spec, run_cfg["data"], None, out, provenance)
+    optim = run_cfg.get("optim")  # as stored (checked when used): files are data
+    batch_size = optim.get("batch_size") if isinstance(optim, dict) else None
+    return Subject("learned", backbone, spec, run_cfg["data"], None, out, provenance, batch_size)
 
 
 def resolve_source(cfg: DictConfig) -> Subject:
@@ -79,7 +83,9 @@ def resolve_source(cfg: DictConfig) -> Subject:
     source = learned_source(cfg)
     if cfg.checkpoint == "raw":
         base = source or Subject("", None, None, None, None, NO_RUN_DIR)
-        return Subject("raw pixels", None, None, base.data, base.data_name, base.out_dir)
+        return Subject(
+            "raw pixels", None, None, base.data, base.data_name, base.out_dir, {}, base.batch_size
+        )
     if cfg.checkpoint == "random":
         if source is None:
             raise ConfigError(f"checkpoint=random needs the architecture; {NEEDS_SOURCE}")
@@ -90,29 +96,40 @@ def resolve_source(cfg: DictConfig) -> Subject:
     return source
 
 
-def compose_data(name: str, image_size: int | None = None) -> DictConfig:
+def compose_data(name: str, image_size: int | None = None) -> DataConfig:
     """The `conf/data/<name>.yaml` group (optionally at another image size)."""
     overrides = [f"data={name}"] + ([f"data.image_size={image_size}"] if image_size else [])
     try:
-        return compose(config_name="evaluate", overrides=overrides).data
+        data = compose(config_name="evaluate", overrides=overrides).data
     except HydraException as err:
         raise ConfigError(f"cannot load data config '{name}': {str(err).splitlines()[0]}") from None
+    return OmegaConf.to_object(data)
 
 
-def data_config(cfg: DictConfig, source: Subject) -> DictConfig:
+def data_config(cfg: DictConfig, source: Subject) -> DataConfig:
     """`data=<name>` if given, else the training run's data config, else the export's data set."""
     if cfg.get("data") is not None:
-        return cfg.data
+        return OmegaConf.to_object(cfg.data)
     if source.data is not None:
-        return OmegaConf.create(source.data)
+        return DataConfig.from_dict(source.data)
     if source.data_name:
         return compose_data(source.data_name)
     raise ConfigError("no data set known for this evaluation; pass data=<name> (e.g. data=digits)")
 
 
-def build_datamodule(data_cfg: DictConfig, spec: BackboneSpec | None):
-    """The data module, checked to feed as many channels as the backbone takes."""
-    datamodule = ContrastiveDataModule.from_config(OmegaConf.to_container(data_cfg, resolve=True))
+def pair_batch_size(cfg: DictConfig, source: Subject) -> int:
+    """Images per two-view batch of the similarity histogram: the run's batch size on the run's
+    own data, else `pair_batch_size`."""
+    on_run_data = cfg.get("data") is None and source.data is not None
+    return source.batch_size if on_run_data and source.batch_size else cfg.pair_batch_size
+
+
+def build_datamodule(
+    data: DataConfig, spec: BackboneSpec | None, batch_size: int | None = None
+) -> ContrastiveDataModule:
+    """The data module (two-view batches of `batch_size`, if given), checked to feed as many
+    channels as the backbone takes."""
+    datamodule = ContrastiveDataModule(data, batch_size)
     if spec is not None and datamodule.info.channels != spec.in_chans:
         raise ConfigError(
             f"data set '{datamodule.name}' has {datamodule.info.channels} channel(s) but the "
@@ -123,13 +140,9 @@ def build_datamodule(data_cfg: DictConfig, spec: BackboneSpec | None):
     return datamodule
 
 
-def with_workers(data_cfg: DictConfig, num_workers: int | None) -> DictConfig:
-    """A copy of `data_cfg` with `num_workers` replaced (None: unchanged)."""
-    data_cfg = OmegaConf.create(OmegaConf.to_container(data_cfg, resolve=True))
-    if num_workers is not None:
-        with open_dict(data_cfg):
-            data_cfg.num_workers = num_workers
-    return data_cfg
+def with_workers(data: DataConfig, num_workers: int | None) -> DataConfig:
+    """`data` with `num_workers` replaced (None: unchanged)."""
+    return data if num_workers is None else replace(data, num_workers=num_workers)
 
 
 def cache_dir(setting: str | None, out_dir: Path) -> Path | None:
@@ -139,23 +152,28 @@ def cache_dir(setting: str | None, out_dir: Path) -> Path | None:
     return Path(setting) if setting else None
 
 
-def feature_set(source: Subject, data_cfg: DictConfig, cfg: DictConfig) -> FeatureSet:
-    """The features `source` gives on `data_cfg` (extracted when a protocol asks), and on
-    `ood_data` at the same image size when one is named."""
+def feature_set(
+    source: Subject, data: DataConfig, cfg: DictConfig, batch_size: int | None = None
+) -> FeatureSet:
+    """The features `source` gives on `data` (extracted when a protocol asks; its data module
+    makes two-view batches of `batch_size`), and on `ood_data` at the same image size when one
+    is named."""
     cache = FeatureCache(cache_dir(cfg.cache_dir, source.out_dir))
     ood = None
     if cfg.ood_data is not None:
-        ood_cfg = with_workers(compose_data(cfg.ood_data, data_cfg.image_size), cfg.num_workers)
-        ood = partial(_features_on, source, ood_cfg, cfg, cache, None)
-    return _features_on(source, data_cfg, cfg, cache, ood)
+        ood_data = with_workers(compose_data(cfg.ood_data, data.image_size), cfg.num_workers)
+        ood = partial(_features_on, source, ood_data, cfg, cache, None)
+    return _features_on(source, data, cfg, cache, ood, batch_size)
 
 
-def _features_on(source: Subject, data_cfg: DictConfig, cfg: DictConfig, cache, ood) -> FeatureSet:
+def _features_on(
+    source: Subject, data: DataConfig, cfg: DictConfig, cache, ood, batch_size=None
+) -> FeatureSet:
     return FeatureSet(
         label=source.label,
         backbone=source.backbone,
-        datamodule=build_datamodule(data_cfg, source.spec),
-        data=OmegaConf.to_container(data_cfg, resolve=True),
+        datamodule=build_datamodule(data, source.spec, batch_size),
+        data=asdict(data),
         cache=cache,
         device=cfg.device,
         progress=cfg.progress,

@@ -17,6 +17,7 @@ import torch.nn as nn
 
 from ssl_app.errors import CheckpointError, ConfigError
 from ssl_app.models.backbone import create_backbone
+from ssl_app.models.config import ModelConfig
 
 PREFIX = "backbone."
 
@@ -35,8 +36,11 @@ class BackboneSpec:
     timm_kwargs: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_run_config(cls, model_cfg: Mapping[str, Any]) -> BackboneSpec:
-        """The spec of a run config's `model` group (other keys, e.g. the head, are ignored)."""
+    def from_run_config(cls, model_cfg: ModelConfig | Mapping[str, Any]) -> BackboneSpec:
+        """The spec of a run config's `model` group, typed or as a checkpoint stores it (other
+        keys, e.g. the head, are ignored); `in_chans` and `small_images` must be decided."""
+        if isinstance(model_cfg, ModelConfig):
+            model_cfg = asdict(model_cfg)
         return cls.from_dict({**model_cfg, "name": model_cfg.get("backbone")}, "model", "backbone")
 
     @classmethod

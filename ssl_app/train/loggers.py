@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,19 +58,30 @@ class ResumableCSVLogger(CSVLogger):
         return self._experiment
 
 
+@dataclass
+class LoggerConfig:
+    """The `logger` config group (`conf/logger/<name>.yaml`): metrics.csv always, TensorBoard
+    and Weights & Biases on request."""
+
+    csv: bool = True
+    tensorboard: bool = False
+    # WandbLogger's keywords (project, entity, name, tags, ...), open like the trainer group;
+    # null: no wandb
+    wandb: dict[str, Any] | None = None
+
+
 def build_loggers(
-    logger_cfg: dict[str, Any], run_dir: Path, resume_step: int | None = None
+    logger: LoggerConfig, run_dir: Path, resume_step: int | None = None
 ) -> list[Logger]:
     """metrics.csv in `run_dir` (kept up to `resume_step` when resuming there); wandb runs
     offline unless `wandb.project` is set."""
     loggers: list[Logger] = []
-    if logger_cfg.get("csv", True):
+    if logger.csv:
         loggers.append(ResumableCSVLogger(run_dir, resume_step))
-    if logger_cfg.get("tensorboard"):
+    if logger.tensorboard:
         loggers.append(TensorBoardLogger(save_dir=run_dir, name="", version="tensorboard"))
-    wandb_cfg = logger_cfg.get("wandb")
-    if wandb_cfg is not None:
-        loggers.append(build_wandb_logger(dict(wandb_cfg), run_dir))
+    if logger.wandb is not None:
+        loggers.append(build_wandb_logger(dict(logger.wandb), run_dir))
     return loggers
 
 

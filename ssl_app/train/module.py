@@ -3,23 +3,26 @@
 Lightning owns the loop, precision, devices, checkpoints and logging; this class holds
 the model, one training step and the optimiser set-up, and what the step feeds the loss
 besides the two views: the momentum (EMA) encoder of `model.ema` and the negative queue of
-`loss.queue_size`. The whole resolved run config is saved in the checkpoint
-(`hyper_parameters["cfg"]`) so a checkpoint rebuilds itself.
+`loss.queue_size`. It takes its three config groups, typed; the whole resolved run config is
+only stored, in the checkpoint (`hyper_parameters["cfg"]`), so a checkpoint rebuilds itself.
 """
 
 from __future__ import annotations
 
 from copy import deepcopy
+from dataclasses import asdict
 from typing import Any, NamedTuple
 
 import pytorch_lightning as pl
 import torch
 import torch.nn as nn
 
-from ssl_app.errors import ConfigError
 from ssl_app.losses import build_loss, build_queue
+from ssl_app.losses.config import LossConfig
 from ssl_app.models import ProjectionHead
 from ssl_app.models.checkpoint import BackboneSpec
+from ssl_app.models.config import ModelConfig
+from ssl_app.train.config import OptimConfig
 from ssl_app.train.optim import build_optimizer, build_scheduler, scaled_lr
 
 
@@ -37,17 +40,6 @@ def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
             t.lerp_(o, 1 - momentum)
         else:
             t.copy_(o)
-
-
-def check_momentum(momentum: object) -> float:
-    """`model.ema.momentum` as a float in [0, 1], else a one-line ConfigError."""
-    if isinstance(momentum, bool) or not isinstance(momentum, (int, float)):
-        raise ConfigError(f"model.ema.momentum must be a number in [0, 1], got {momentum!r}")
-    if not 0 <= momentum <= 1:
-        raise ConfigError(
-            f"model.ema.momentum must be in [0, 1], got {momentum}; e.g. 0.99 (MoCo v2+)"
-        )
-    return float(momentum)
 
 
 def logs_this_step(trainer: pl.Trainer) -> bool:
@@ -74,21 +66,35 @@ class ContrastiveModule(pl.LightningModule):
     With `model.ema.enabled`, a momentum copy of backbone + head (`target`) gives the keys:
     queued negatives and soft_target's targets; without it the keys are the online
     projections with stop-gradient. With `loss.queue_size=K`, the last K keys extend every
-    row's negatives."""
+    row's negatives.
 
-    def __init__(self, cfg: dict[str, Any]) -> None:
+    `model` must be complete (`in_chans` and `small_images` decided). `run_config`, the whole
+    resolved run config as plain containers, is only stored: checkpoints carry it as
+    `hyper_parameters["cfg"]` for `ssl-eval`, `ssl-export` and resume (default: the three
+    groups given here)."""
+
+    def __init__(
+        self,
+        model: ModelConfig,
+        loss: LossConfig,
+        optim: OptimConfig,
+        run_config: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__()
-        self.save_hyperparameters({"cfg": cfg})
-        self.cfg = cfg
-        self.backbone = BackboneSpec.from_run_config(cfg["model"]).build()
-        self.head = ProjectionHead(self.backbone.num_features, **cfg["model"]["head"])
-        loss_cfg = dict(cfg["loss"])
-        name, queue_size = loss_cfg.pop("name"), loss_cfg.pop("queue_size")
-        self.loss = build_loss(name, **loss_cfg)
-        self.queue = build_queue(name, queue_size, self.head[-1].out_features)
-        ema = cfg["model"]["ema"]
-        self.ema_momentum = check_momentum(ema["momentum"])
-        self.target = frozen_copy(self.backbone, self.head) if ema["enabled"] else None
+        own = {"model": asdict(model), "loss": asdict(loss), "optim": asdict(optim)}
+        self.save_hyperparameters({"cfg": own if run_config is None else run_config})
+        self.optim, self.compile_model = optim, model.compile
+        self.backbone = BackboneSpec.from_run_config(model).build()
+        self.head = ProjectionHead(self.backbone.num_features, **asdict(model.head))
+        self.loss = build_loss(loss.name, **loss.loss_kwargs())
+        self.queue = build_queue(loss.name, loss.queue_size, model.head.out_dim)
+        self.ema_momentum = model.ema.momentum
+        self.target = frozen_copy(self.backbone, self.head) if model.ema.enabled else None
+
+    @property
+    def cfg(self) -> dict[str, Any]:
+        """The run config that checkpoints carry (`hyper_parameters["cfg"]`); never read here."""
+        return self.hparams["cfg"]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Backbone features (what evaluation and export use)."""
@@ -141,7 +147,7 @@ class ContrastiveModule(pl.LightningModule):
 
     def on_fit_start(self) -> None:
         """`model.compile=true` compiles backbone and head in place (state_dict keys unchanged)."""
-        if self.cfg["model"].get("compile"):
+        if self.compile_model:
             for part in (self.backbone, self.head):
                 part.compile()
 
@@ -154,22 +160,21 @@ class ContrastiveModule(pl.LightningModule):
         """Images per optimiser step over all devices and nodes."""
         accumulate = self.trainer.accumulate_grad_batches if self._trainer else 1
         world = self.trainer.world_size if self._trainer else 1
-        return self.cfg["optim"]["batch_size"] * world * accumulate
+        return self.optim.batch_size * world * accumulate
 
     def configure_optimizers(self) -> dict[str, Any]:
-        opt_cfg = self.cfg["optim"]
-        lr = scaled_lr(opt_cfg["base_lr"], self.global_batch_size())
+        lr = scaled_lr(self.optim.base_lr, self.global_batch_size())
         optimizer = build_optimizer(
             self,
-            opt_cfg["name"],
+            self.optim.name,
             lr,
-            opt_cfg["weight_decay"],
-            opt_cfg.get("momentum", 0.9),
+            self.optim.weight_decay,
+            self.optim.momentum,
             fused=self.device.type == "cuda",
         )
         total = int(self.trainer.estimated_stepping_batches)
         steps_per_epoch = max(1, total // max(1, self.trainer.max_epochs))
-        warmup = min(total, round(opt_cfg["warmup_epochs"] * steps_per_epoch))
+        warmup = min(total, round(self.optim.warmup_epochs * steps_per_epoch))
         scheduler = build_scheduler(optimizer, warmup, total)
         return {
             "optimizer": optimizer,

@@ -16,6 +16,7 @@ import torch.nn as nn
 from ssl_app.errors import ConfigError, require_positive
 
 OPTIMIZERS = ("sgd", "adamw", "lars", "lamb", "adam")
+WITH_MOMENTUM = ("sgd", "lars")
 
 
 def scaled_lr(base_lr: float, global_batch: int) -> float:
@@ -28,19 +29,24 @@ def build_optimizer(
     name: str,
     lr: float,
     weight_decay: float,
-    momentum: float = 0.9,
+    momentum: float | None = 0.9,
     fused: bool = False,
 ) -> torch.optim.Optimizer:
     """A timm optimiser over `model`'s parameters, no weight decay on 1-D parameters.
 
-    `fused`: torch's fused Adam(W) kernel (CUDA parameters); SGD and LARS use the
-    multi-tensor (foreach) path, torch's default on CUDA."""
+    `momentum`: SGD's and LARS's (the others have none). `fused`: torch's fused Adam(W)
+    kernel (CUDA parameters); SGD and LARS use the multi-tensor (foreach) path, torch's
+    default on CUDA."""
     if name not in OPTIMIZERS:
         raise ConfigError(f"unknown optimiser '{name}'; choose one of: {', '.join(OPTIMIZERS)}")
     require_positive("optim.lr", lr)
     if weight_decay < 0:
         raise ConfigError(f"optim.weight_decay must be ≥ 0, got {weight_decay}")
-    kwargs = {"momentum": momentum} if name in ("sgd", "lars") else {}
+    kwargs = {}
+    if name in WITH_MOMENTUM:
+        if momentum is None:
+            raise ConfigError(f"optim={name} needs a momentum; set optim.momentum=0.9")
+        kwargs["momentum"] = momentum
     if fused and name in ("adam", "adamw"):
         kwargs["fused"] = True
     return timm.optim.create_optimizer_v2(
