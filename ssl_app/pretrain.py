@@ -128,16 +128,18 @@ def run_pretraining(
     is said first and the run's lines also go to its `pretrain.log` (rank 0).
 
     `extra_callbacks` join the run's own (e.g. a timer in a study script)."""
-    ckpt_path = find_resume_checkpoint(cfg.resume, run_dir, run_dir.parent)
-    if ckpt_path is not None:
-        run_dir = continued_run_dir(cfg.resume, ckpt_path, run_dir)
+    found = find_resume_checkpoint(cfg.resume, run_dir, run_dir.parent)
+    if found is not None:
+        run_dir = continued_run_dir(cfg.resume, found.path, run_dir)
     start_log(run_dir, cfg.trainer.enable_progress_bar)
     module, datamodule, config = build_components(cfg)
     run: PretrainConfig = OmegaConf.to_object(cfg)  # the config completed by build_components
-    resume_step = None
-    if ckpt_path is not None:
+    ckpt_path, resume_step = None, None
+    if found is not None:
         state = module.state_dict()
-        resume_step = check_resume_checkpoint(ckpt_path, state, run.optim.name, run.epochs)
+        resume_step = check_resume_checkpoint(found, state, run.optim.name, run.epochs)
+        ckpt_path = found.path
+        del found  # the checkpoint's contents: Lightning reads them again to restore the run
         say(f"resuming from {ckpt_path} (step {resume_step}) in {run_dir}")
     interrupt = SaveOnInterrupt(run_dir / "checkpoints")
     callbacks = [interrupt, *run_callbacks(run.eval, run_dir, datamodule), *extra_callbacks]

@@ -20,7 +20,7 @@ from ssl_app.errors import CheckpointError, ConfigError
 from ssl_app.evaluate import evaluate
 from ssl_app.pretrain import run_pretraining
 from ssl_app.train.module import ema_update
-from ssl_app.train.resume import check_resume_checkpoint
+from ssl_app.train.resume import check_resume_checkpoint, find_resume_checkpoint
 
 
 def steps_in(ckpt_path) -> int:
@@ -166,9 +166,10 @@ def test_resume_rejects_another_optimiser(pretrain_config, tmp_path):
     ckpt = tmp_path / "sgd.ckpt"
     cfg = {"model": {"backbone": "test_resnet"}, "optim": {"name": "sgd"}}
     torch.save({"state_dict": module_state, "hyper_parameters": {"cfg": cfg}}, ckpt)
+    found = find_resume_checkpoint(str(ckpt), tmp_path, tmp_path)
     with pytest.raises(CheckpointError, match="trained with optim=sgd, this run uses optim=adamw"):
-        check_resume_checkpoint(ckpt, module_state, "adamw")
-    check_resume_checkpoint(ckpt, module_state, "sgd")  # the same optimiser passes
+        check_resume_checkpoint(found, module_state, "adamw")
+    check_resume_checkpoint(found, module_state, "sgd")  # the same optimiser passes
 
 
 def test_sync_bn_on_cpu_is_refused(pretrain_config, tmp_path):

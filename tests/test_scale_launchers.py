@@ -203,24 +203,29 @@ def touch(path: Path, mtime: float, readable: bool = True) -> Path:
     return path
 
 
+def resume_path(resume: str, run_dir: Path, outputs_root: Path) -> Path:
+    """The file `find_resume_checkpoint` found (it also holds what it read, once)."""
+    return find_resume_checkpoint(resume, run_dir, outputs_root).path
+
+
 def test_resume_auto_takes_own_newest_checkpoint_or_starts_fresh(tmp_path):
     run_dir, neighbour = tmp_path / "slurm-2", tmp_path / "slurm-1"
     touch(neighbour / "checkpoints" / "last.ckpt", 100)
     run_dir.mkdir()
     assert find_resume_checkpoint("auto", run_dir, tmp_path) is None  # not the neighbour's
     last = touch(run_dir / "checkpoints" / "last.ckpt", 200)
-    assert find_resume_checkpoint("auto", run_dir, tmp_path) == last
+    assert resume_path("auto", run_dir, tmp_path) == last
     hpc = touch(run_dir / "hpc_ckpt_1.ckpt", 300)  # saved on SLURM's pre-timeout signal
-    assert find_resume_checkpoint("auto", run_dir, tmp_path) == hpc
+    assert resume_path("auto", run_dir, tmp_path) == hpc
     os.utime(last, (400, 400))  # a later epoch finished after the requeue
-    assert find_resume_checkpoint("auto", run_dir, tmp_path) == last
+    assert resume_path("auto", run_dir, tmp_path) == last
 
 
 def test_resume_falls_back_to_the_newest_readable_checkpoint(tmp_path, capsys):
     run_dir = tmp_path / "run"
     hpc = touch(run_dir / "hpc_ckpt_1.ckpt", 100)
     touch(run_dir / "checkpoints" / "last.ckpt", 200, readable=False)  # a write cut short
-    assert find_resume_checkpoint("auto", run_dir, tmp_path) == hpc
+    assert resume_path("auto", run_dir, tmp_path) == hpc
     assert "skipping a broken checkpoint" in capsys.readouterr().err
     with pytest.raises(CheckpointError, match="no readable checkpoints/last.ckpt"):
         find_resume_checkpoint("true", tmp_path / "new", tmp_path)  # only the broken one

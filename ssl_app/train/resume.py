@@ -1,18 +1,27 @@
 """Where to resume from: `resume=true` finds the newest `last.ckpt`, `resume=auto` this run's
-own newest checkpoint if any (requeued cluster jobs), a path is used as is."""
+own newest checkpoint if any (requeued cluster jobs), a path is used as is. The checkpoint is
+read once, here, to be checked (Lightning reads it again to restore the run)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, NamedTuple
 
 from ssl_app.errors import CheckpointError, ConfigError
 from ssl_app.models.checkpoint import read_checkpoint
 from ssl_app.progress import LOG, say
 
 
+class ResumePoint(NamedTuple):
+    """A checkpoint to continue from and its contents (read with `read_checkpoint`)."""
+
+    path: Path
+    checkpoint: dict[str, Any]
+
+
 def find_resume_checkpoint(
     resume: bool | str | None, run_dir: Path, outputs_root: Path
-) -> Path | None:
+) -> ResumePoint | None:
     """The checkpoint to continue from, or None to start fresh.
 
     `true`: this run directory's `checkpoints/last.ckpt` if present (a fixed
@@ -40,10 +49,10 @@ def find_resume_checkpoint(
         raise CheckpointError(
             f"resume checkpoint '{path}' does not exist; pass an existing .ckpt or run dir"
         )
-    return path
+    return ResumePoint(path, read_checkpoint(path))
 
 
-def own_latest_checkpoint(run_dir: Path) -> Path | None:
+def own_latest_checkpoint(run_dir: Path) -> ResumePoint | None:
     """The newer readable one of `run_dir`'s `checkpoints/last.ckpt` (each epoch) and Lightning's
     `hpc_ckpt_*.ckpt` (saved on SLURM's pre-timeout signal), or None on a first start.
 
@@ -53,16 +62,14 @@ def own_latest_checkpoint(run_dir: Path) -> Path | None:
     return newest_readable([path for path in found if path.is_file()])
 
 
-def newest_readable(candidates: list[Path]) -> Path | None:
+def newest_readable(candidates: list[Path]) -> ResumePoint | None:
     """The newest of `candidates` that reads as a checkpoint; broken newer ones (a write cut
     short) are named in a warning and passed over."""
     for path in sorted(candidates, key=_mtime, reverse=True):
         try:
-            read_checkpoint(path)
+            return ResumePoint(path, read_checkpoint(path))
         except CheckpointError as err:
             LOG.warning(f"warning: skipping a broken checkpoint: {err}")
-            continue
-        return path
     return None
 
 
@@ -71,12 +78,12 @@ def _mtime(path: Path) -> float:
 
 
 def check_resume_checkpoint(
-    path: Path, expected_state: dict, optimizer: str, epochs: int | None = None
+    found: ResumePoint, expected_state: dict, optimizer: str, epochs: int | None = None
 ) -> int:
-    """The checkpoint's global step; refuses a file that is not a checkpoint, holds another
-    architecture or was trained with another optimiser (its state would not load), in one line.
-    A different `epochs` is applied and said: the cosine schedule is re-planned over it."""
-    ckpt = read_checkpoint(path)
+    """The checkpoint's global step; refuses one that holds another architecture or was trained
+    with another optimiser (its state would not load), in one line. A different `epochs` is
+    applied and said: the cosine schedule is re-planned over it."""
+    path, ckpt = found
     state, cfg = ckpt["state_dict"], ckpt["hyper_parameters"]["cfg"]
     mismatched = [
         k for k, v in expected_state.items() if k not in state or state[k].shape != v.shape
