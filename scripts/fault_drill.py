@@ -192,6 +192,25 @@ def killed_ddp_rank(work: Path) -> tuple[int, bool, str]:
     return proc.returncode, proc.returncode != 0, f"rank 0 stopped {seconds:.0f} s later"
 
 
+def ddp_sigterm_and_resume(work: Path) -> tuple[int, bool, str]:
+    """SIGTERM to both gloo ranks, as scancel sends it: both stop and save, resume finishes."""
+    run_dir = work / "ddp_sigterm"
+    proc = train_until_checkpoint(run_dir, "trainer=ddp_cpu")
+    for pid in {proc.pid, *child_pids(proc.pid)}:
+        os.kill(pid, signal.SIGTERM)
+    start = time.monotonic()
+    wait_or_kill(proc, 120)
+    seconds = time.monotonic() - start
+    resumed = run([*PRETRAIN, *TINY, *QUICK_EVAL, LONG, "resume=auto", "trainer=ddp_cpu",
+                   f"hydra.run.dir={run_dir}"])  # fmt: skip
+    ok = proc.returncode == 143 and resumed.returncode == 0
+    return (
+        proc.returncode,
+        ok,
+        f"stopped in {seconds:.0f} s; resume=auto then exit {resumed.returncode}",
+    )
+
+
 def wait_or_kill(proc: subprocess.Popen, timeout: float) -> None:
     """Wait for `proc`; one still running after `timeout` s is killed and reported as hung."""
     try:
@@ -257,6 +276,7 @@ def fault_cases(work: Path, good: Path) -> list[tuple[str, Callable[[], tuple]]]
         ("diverged run (optim.base_lr=1e6)", lambda: diverged_run(work)),
         ("decompression bomb + corrupt image", lambda: image_bombs(work)),
         ("killed DDP rank (2 gloo processes)", lambda: killed_ddp_rank(work)),
+        ("SIGTERM to both DDP ranks + resume", lambda: ddp_sigterm_and_resume(work)),
     ]  # fmt: skip
 
 
