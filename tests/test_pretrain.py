@@ -237,7 +237,11 @@ def test_signal_saves_a_resumable_checkpoint_and_exits_non_zero(tmp_path, sig, c
     """What `docker stop` / `scancel` (SIGTERM) and Ctrl-C (SIGINT) do to a run."""
     cmd = [sys.executable, "-m", "ssl_app.pretrain", *TINY_RUN, "epochs=100"]
     cmd += ["eval.every_n_epochs=1000", f"hydra.run.dir={tmp_path}"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # A background job (nohup, `cmd &`) starts with SIGINT ignored; a run started by hand does not.
+    default_sigint = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=default_sigint
+    )
     last = tmp_path / "checkpoints" / "last.ckpt"
     deadline = time.monotonic() + 120
     while not last.is_file() and time.monotonic() < deadline:  # the end of epoch 1
@@ -301,3 +305,22 @@ def test_resume_true_continues_the_newest_run_in_its_directory(tmp_path):
     assert f"in {first}" in done.stdout and "planned for epochs=1" in done.stdout
     assert not second.exists()
     assert steps_in(first / "checkpoints" / "last.ckpt") == 2 * (1437 // 64)
+
+
+@pytest.mark.slow
+def test_how_often_the_monitors_run_does_not_change_training(pretrain_config, tmp_path):
+    """kNN monitor and linear probe after every epoch, or only after the last: same weights
+    (evaluation loaders draw seeds from the global random state, which the monitors restore)."""
+    weights = []
+    for every in (1, 1000):
+        overrides = [
+            *QUICK_EVAL,
+            "epochs=2",
+            f"eval.every_n_epochs={every}",
+            "eval.final_table=false",
+        ]
+        run_pretraining(pretrain_config(*overrides), tmp_path / str(every))
+        last = tmp_path / str(every) / "checkpoints" / "last.ckpt"
+        weights.append(torch.load(last, weights_only=True)["state_dict"])
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])

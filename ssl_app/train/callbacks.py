@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import signal
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -26,6 +27,14 @@ from ssl_app.progress import say
 KNN_METRIC = "val/knn_top1"
 KNN_BANK_MAX = 100_000  # training images in the monitor's bank (CIFAR: 45,000; ImageNet: 1.15M)
 KNN_QUERY_MAX = 20_000  # validation queries
+
+
+def scored_apart(score: Callable[[], float]) -> float:
+    """`score()` with the global CPU random state saved and restored around it: evaluation
+    loaders draw their seeds from it, and a run's batches and views must not depend on how
+    often it is monitored."""
+    with torch.random.fork_rng(devices=[]):
+        return score()
 
 
 def is_monitor_epoch(trainer: pl.Trainer, every_n_epochs: int) -> bool:
@@ -59,7 +68,11 @@ class OnlineKNN(pl.Callback):
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not is_monitor_epoch(trainer, self.every_n_epochs):
             return
-        top1 = self.knn_top1(trainer, pl_module) if trainer.is_global_zero else 0.0
+        top1 = (
+            scored_apart(lambda: self.knn_top1(trainer, pl_module))
+            if trainer.is_global_zero
+            else 0.0
+        )
         top1 = trainer.strategy.broadcast(top1, src=0)
         pl_module.log(KNN_METRIC, top1, prog_bar=True)
 

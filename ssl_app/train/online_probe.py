@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ssl_app.eval.linear_sgd import head_accuracy, linear_head
-from ssl_app.train.callbacks import is_monitor_epoch
+from ssl_app.train.callbacks import is_monitor_epoch, scored_apart
 from ssl_app.train.module import logs_this_step
 
 ONLINE_LINEAR_METRIC = "val/online_linear_top1"
@@ -69,7 +69,11 @@ class OnlineLinearProbe(pl.Callback):
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not is_monitor_epoch(trainer, self.every_n_epochs):
             return
-        top1 = self.val_top1(trainer, pl_module) if trainer.is_global_zero else 0.0
+        top1 = (
+            scored_apart(lambda: self.val_top1(trainer, pl_module))
+            if trainer.is_global_zero
+            else 0.0
+        )
         top1 = trainer.strategy.broadcast(top1, src=0)
         pl_module.log(ONLINE_LINEAR_METRIC, top1, prog_bar=True)
 
