@@ -29,12 +29,16 @@ KNN_BANK_MAX = 100_000  # training images in the monitor's bank (CIFAR: 45,000; 
 KNN_QUERY_MAX = 20_000  # validation queries
 
 
-def scored_apart(score: Callable[[], float]) -> float:
-    """`score()` with the global CPU random state saved and restored around it: evaluation
-    loaders draw their seeds from it, and a run's batches and views must not depend on how
-    often it is monitored."""
+def log_validation_score(
+    trainer: pl.Trainer, pl_module: pl.LightningModule, metric: str, score: Callable[[], float]
+) -> None:
+    """`score()` computed on global rank 0 and broadcast, so every rank logs the same `metric`.
+
+    The global CPU random state is saved and restored around it: evaluation loaders draw their
+    seeds from it, and a run's batches and views must not depend on how often it is monitored."""
     with torch.random.fork_rng(devices=[]):
-        return score()
+        value = score() if trainer.is_global_zero else 0.0
+    pl_module.log(metric, trainer.strategy.broadcast(value, src=0), prog_bar=True)
 
 
 def is_monitor_epoch(trainer: pl.Trainer, every_n_epochs: int) -> bool:
@@ -66,15 +70,9 @@ class OnlineKNN(pl.Callback):
         self._loaders: tuple[DataLoader, DataLoader] | None = None
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not is_monitor_epoch(trainer, self.every_n_epochs):
-            return
-        top1 = (
-            scored_apart(lambda: self.knn_top1(trainer, pl_module))
-            if trainer.is_global_zero
-            else 0.0
-        )
-        top1 = trainer.strategy.broadcast(top1, src=0)
-        pl_module.log(KNN_METRIC, top1, prog_bar=True)
+        if is_monitor_epoch(trainer, self.every_n_epochs):
+            score = lambda: self.knn_top1(trainer, pl_module)  # noqa: E731
+            log_validation_score(trainer, pl_module, KNN_METRIC, score)
 
     def loaders(self, datamodule) -> tuple[DataLoader, DataLoader]:
         """(bank, queries) loaders, capped; made once, with one line when a cap applies."""

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ssl_app.eval.linear_sgd import head_accuracy, linear_head
-from ssl_app.train.callbacks import is_monitor_epoch, scored_apart
+from ssl_app.train.callbacks import is_monitor_epoch, log_validation_score
 from ssl_app.train.module import logs_this_step
 
 ONLINE_LINEAR_METRIC = "val/online_linear_top1"
@@ -67,15 +67,9 @@ class OnlineLinearProbe(pl.Callback):
             pl_module.log("train/online_linear_loss", loss.detach())
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not is_monitor_epoch(trainer, self.every_n_epochs):
-            return
-        top1 = (
-            scored_apart(lambda: self.val_top1(trainer, pl_module))
-            if trainer.is_global_zero
-            else 0.0
-        )
-        top1 = trainer.strategy.broadcast(top1, src=0)
-        pl_module.log(ONLINE_LINEAR_METRIC, top1, prog_bar=True)
+        if is_monitor_epoch(trainer, self.every_n_epochs):
+            score = lambda: self.val_top1(trainer, pl_module)  # noqa: E731
+            log_validation_score(trainer, pl_module, ONLINE_LINEAR_METRIC, score)
 
     def val_top1(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> float:
         """Top-1 of backbone + head (both in eval mode) on the validation split."""
