@@ -97,7 +97,7 @@ def bare_model_rate(module, batch: int, shape: tuple, precision: str, device, st
     views (2 per image)."""
     model = torch.nn.Sequential(module.backbone, module.head).to(device).train()
     fused = device.type == "cuda"
-    optimizer = build_optimizer(model, module.cfg["optim"]["name"], 1e-3, 1e-4, fused=fused)
+    optimizer = build_optimizer(model, module.optim.name, 1e-3, 1e-4, fused=fused)
     memory_format = module.memory_format
     model = model.to(memory_format=memory_format)
     x = torch.randn(2 * batch, *shape, device=device).contiguous(memory_format=memory_format)

@@ -91,11 +91,6 @@ class ContrastiveModule(pl.LightningModule):
         self.ema_momentum = model.ema.momentum
         self.target = frozen_copy(self.backbone, self.head) if model.ema.enabled else None
 
-    @property
-    def cfg(self) -> dict[str, Any]:
-        """The run config that checkpoints carry (`hyper_parameters["cfg"]`); never read here."""
-        return self.hparams["cfg"]
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Backbone features (what evaluation and export use)."""
         return self.backbone(x)
