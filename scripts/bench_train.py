@@ -58,6 +58,7 @@ class SyncFinder(pl.Callback):
     def __init__(self, warmup: int, steps: int) -> None:
         self.warmup, self.steps = warmup, steps
         self.found: Counter[str] = Counter()
+        self.showwarning = warnings.showwarning
 
     def on_train_batch_end(self, trainer, *args) -> None:
         if trainer.strategy.root_device.type != "cuda":
@@ -68,6 +69,7 @@ class SyncFinder(pl.Callback):
             torch.cuda.set_sync_debug_mode("warn")
         elif trainer.global_step == self.warmup + self.steps:
             torch.cuda.set_sync_debug_mode("default")
+            warnings.showwarning = self.showwarning
 
     def record(self, message, *args, **kwargs) -> None:
         if "synchroniz" not in str(message):
