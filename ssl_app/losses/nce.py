@@ -25,9 +25,20 @@ from ssl_app.losses.base import ContrastiveLoss
 from ssl_app.losses.pairs import LossOutput, PairSimilarities
 
 
-def binary_nce(data_logits: torch.Tensor, noise_logits: torch.Tensor, k: float) -> torch.Tensor:
-    """J = −mean log σ(G_data) − k·mean log σ(−G_noise): the NCE loss per data sample."""
-    return -F.logsigmoid(data_logits).mean() - k * F.logsigmoid(-noise_logits).mean()
+def binary_nce(
+    data_logits: torch.Tensor,
+    noise_logits: torch.Tensor,
+    k: float,
+    noise_mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """J = −mean log σ(G_data) − k·mean log σ(−G_noise): the NCE loss per data sample.
+
+    With `noise_mask` (rows of the same count of True) the noise samples are its True entries,
+    averaged by masked sums: boolean indexing would wait for the GPU to learn the count."""
+    noise = F.logsigmoid(-noise_logits)
+    if noise_mask is not None:
+        noise = (noise * noise_mask).sum(1) / noise_mask.sum(1)
+    return -F.logsigmoid(data_logits).mean() - k * noise.mean()
 
 
 def _tensors(obj: object, depth: int = 0) -> Iterator[torch.Tensor]:
@@ -91,8 +102,8 @@ def pair_nce(pairs: PairSimilarities, scale: torch.Tensor, log_z: torch.Tensor) 
     """Binary NCE with the positive as data and the row's M negatives as noise samples."""
     m = pairs.num_candidates - 1
     logits = pairs.sim.float() * scale - log_z - math.log(m)
-    noise_logits = logits[pairs.negative_mask()]
-    return binary_nce(logits.gather(1, pairs.positive[:, None]), noise_logits, m)
+    data_logits = logits.gather(1, pairs.positive[:, None])
+    return binary_nce(data_logits, logits, m, noise_mask=pairs.negative_mask())
 
 
 class PairNCELoss(ContrastiveLoss):

@@ -14,11 +14,10 @@ detached and gathered like z, and compared with the same queued keys). α = 0 is
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from ssl_app.errors import ConfigError, require_positive, require_unit_interval
 from ssl_app.losses.base import ContrastiveLoss
-from ssl_app.losses.pairs import LossOutput, PairSimilarities, pair_similarities
+from ssl_app.losses.pairs import LossOutput, PairSimilarities, column_is, pair_similarities
 
 SOURCES = ("uniform", "target")
 
@@ -60,7 +59,7 @@ class SoftTargetLoss(ContrastiveLoss):
         targets: tuple[torch.Tensor, torch.Tensor] | None,
     ) -> torch.Tensor:
         """(2N, 2NW + K) target t = α·q + (1 − α)·one-hot, zero at each row's own column."""
-        one_hot = F.one_hot(pairs.positive, pairs.sim.shape[1]).float()
+        one_hot = column_is(pairs.positive, pairs.sim.shape[1]).float()
         if self.alpha == 0:
             return one_hot
         if self.source == "uniform":
