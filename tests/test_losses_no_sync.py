@@ -7,36 +7,9 @@ a queue for the losses that take one; the detector itself is checked on a boolea
 
 import pytest
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
+from sync_recorder import SyncRecorder
 
 from ssl_app.losses import LOSSES, build_loss
-
-aten = torch.ops.aten
-SYNC_OPS = {
-    aten._local_scalar_dense.default,  # .item(), bool(tensor), python control flow on a tensor
-    aten.nonzero.default,  # boolean indexing and torch.where(mask) with one argument
-    aten.masked_select.default,
-    aten.is_nonzero.default,
-}
-MASK_INDEXED = {aten.index.Tensor, aten.index_put.default, aten.index_put_.default}
-
-
-def boolean_index(args) -> bool:
-    """Whether an `index`/`index_put` call indexes by a boolean mask (its count is read back)."""
-    return any(i is not None and i.dtype == torch.bool for i in args[1])
-
-
-class SyncRecorder(TorchDispatchMode):
-    """Record the names of the host-syncing ops dispatched inside the `with` block."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.seen: list[str] = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if func in SYNC_OPS or (func in MASK_INDEXED and boolean_index(args)):
-            self.seen.append(str(func))
-        return func(*args, **(kwargs or {}))
 
 
 def test_recorder_sees_boolean_indexing():

@@ -44,6 +44,7 @@ def test_queue_round_trips_through_a_lightning_checkpoint(pretrain_config, tmp_p
     _fit(restored, datamodule, ckpt_path=tmp_path / "queue.ckpt")  # restores, no new step
     for key, value in _queue_state(restored).items():
         torch.testing.assert_close(value, saved[key])
+    torch.testing.assert_close(restored.queue.keys(), module.queue.keys())  # oldest first
 
 
 def test_measurements_read_the_queue_without_pushing(pretrain_config):

@@ -17,13 +17,18 @@ from ssl_app.losses.gather import gather_with_grad
 
 
 class NegativeQueue(nn.Module):
-    """The last `size` keys of dimension `dim`; empty at the start, filled step by step."""
+    """The last `size` keys of dimension `dim`; empty at the start, filled step by step.
+
+    Where the next key goes and how many are held is known on the host (every push has a
+    known size), so reading or pushing never waits for the GPU; the `ptr` and `count` buffers
+    mirror it for checkpoints and are read back only when a state dict is loaded."""
 
     def __init__(self, size: int, dim: int) -> None:
         super().__init__()
         self.register_buffer("bank", torch.zeros(size, dim))
         self.register_buffer("ptr", torch.zeros((), dtype=torch.long))  # next slot to write
         self.register_buffer("count", torch.zeros((), dtype=torch.long))  # slots filled
+        self.next_slot, self.held = 0, 0
 
     @property
     def size(self) -> int:
@@ -31,19 +36,24 @@ class NegativeQueue(nn.Module):
 
     def keys(self) -> torch.Tensor:
         """(min(pushed, K), D) the held keys, oldest first."""
-        count = int(self.count)
-        if count < self.size:
-            return self.bank[:count]
-        return self.bank.roll(-int(self.ptr), 0)
+        if self.held < self.size:
+            return self.bank[: self.held]
+        return self.bank.roll(-self.next_slot, 0)
 
     @torch.no_grad()
     def push(self, *views: torch.Tensor) -> None:
         """Append the keys (M, D) of each view, gathered over ranks, in the order given."""
         keys = torch.cat([gather_with_grad(v.detach()) for v in views])[-self.size :]
-        slots = (self.ptr + torch.arange(len(keys), device=self.bank.device)) % self.size
+        slots = (self.next_slot + torch.arange(len(keys), device=self.bank.device)) % self.size
         self.bank[slots] = F.normalize(keys.to(self.bank.dtype), dim=1)
-        self.ptr.copy_((self.ptr + len(keys)) % self.size)
-        self.count.copy_((self.count + len(keys)).clamp(max=self.size))
+        self.next_slot = (self.next_slot + len(keys)) % self.size
+        self.held = min(self.held + len(keys), self.size)
+        self.ptr.fill_(self.next_slot)
+        self.count.fill_(self.held)
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        self.next_slot, self.held = int(self.ptr), int(self.count)
 
 
 def check_queue_size(size: object, loss_name: str, takes_negatives: bool) -> int:
