@@ -46,6 +46,7 @@ from ssl_app.train.loggers import build_loggers
 from ssl_app.train.module import ContrastiveModule
 from ssl_app.train.online_probe import OnlineLinearProbe
 from ssl_app.train.resume import check_resume_checkpoint, find_resume_checkpoint
+from ssl_app.train.stop_signal import StopTogetherOnSigterm
 
 
 def wants_small_stem(backbone: str, image_size: int, info: DatasetInfo) -> bool:
@@ -142,7 +143,8 @@ def run_pretraining(
         del found  # the checkpoint's contents: Lightning reads them again to restore the run
         say(f"resuming from {ckpt_path} (step {resume_step}) in {run_dir}")
     interrupt = SaveOnInterrupt(run_dir / "checkpoints")
-    callbacks = [interrupt, *run_callbacks(run.eval, run_dir, datamodule), *extra_callbacks]
+    callbacks = [interrupt, StopTogetherOnSigterm(), *run_callbacks(run.eval, run_dir, datamodule)]
+    callbacks += extra_callbacks
     trainer = pl.Trainer(
         **{**run.trainer, "enable_model_summary": False},
         default_root_dir=run_dir,

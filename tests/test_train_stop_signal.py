@@ -1,0 +1,139 @@
+"""SIGTERM to one rank of two gloo processes: both stop at the same step, at the next agreement
+(every N steps or the epoch's end); a single process stops at the step it was signalled in."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import pytorch_lightning as pl
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from conftest import free_port, quiet_trainer
+from lightning_fabric.plugins.environments import SLURMEnvironment
+from pytorch_lightning.loops.training_epoch_loop import _TrainingEpochLoop
+from pytorch_lightning.trainer.connectors.signal_connector import _SignalConnector
+from pytorch_lightning.utilities.exceptions import SIGTERMException
+from torch.utils.data import DataLoader, TensorDataset
+
+from ssl_app.train.stop_signal import FlagOnlySigterm, StopTogetherOnSigterm
+
+EVERY, STEPS_PER_EPOCH = 5, 12  # agreements at steps 5, 10, 12 (epoch end), 15, ...
+
+
+class Linear(pl.LightningModule):
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = torch.nn.Linear(4, 1)
+
+    def training_step(self, batch, batch_idx):
+        return self.layer(batch[0]).pow(2).mean()
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.01)
+
+
+class SigtermAt(pl.Callback):
+    """SIGTERM to this process once training step `step` is done, on global rank `rank` only."""
+
+    def __init__(self, rank: int, step: int) -> None:
+        self.rank, self.step = rank, step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_rank == self.rank and trainer.global_step == self.step:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+class CountCollectives(pl.Callback):
+    """Calls of `dist.broadcast` (Lightning's per-step SIGTERM check) and `dist.all_reduce` (the
+    agreement; DDP's gradient reduction does not pass through it) once training has started."""
+
+    def __init__(self) -> None:
+        self.counts = {"broadcast": 0, "all_reduce": 0}
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        for name in self.counts:
+            collective = getattr(dist, name)
+
+            def counted(*args, _name=name, _collective=collective, **kwargs):
+                self.counts[_name] += 1
+                return _collective(*args, **kwargs)
+
+            setattr(dist, name, counted)
+
+
+def _train(rank: int, world: int, port: int, signal_step: int, out: str) -> None:
+    if world > 1:  # one process per rank, as torchrun starts them
+        env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "NODE_RANK": "0"}
+        os.environ.update(env, WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+    stop, counter = StopTogetherOnSigterm(every_n_steps=EVERY), CountCollectives()
+    # after `stop`: a signal in an agreement's step comes after that agreement
+    callbacks = [stop, SigtermAt(rank=world - 1, step=signal_step), counter]
+    trainer = quiet_trainer(devices=world, max_epochs=3, callbacks=callbacks)
+    data = DataLoader(TensorDataset(torch.randn(STEPS_PER_EPOCH * world, 4)), batch_size=1)
+    stopped_at = None
+    try:
+        trainer.fit(Linear(), data)
+    except SIGTERMException:
+        stopped_at = trainer.global_step
+    record = {"stopped_at": stopped_at, "signalled": stop.connector.requested, **counter.counts}
+    Path(out, f"{rank}.json").write_text(json.dumps(record))
+
+
+def run_ranks(world: int, signal_step: int, out: Path, timeout: float = 150) -> list[dict]:
+    """`_train` in `world` processes; each rank's record. A hang past `timeout` fails."""
+    context = mp.spawn(
+        _train, args=(world, free_port(), signal_step, str(out)), nprocs=world, join=False
+    )
+    deadline = time.monotonic() + timeout
+    while not context.join(timeout=1):
+        if time.monotonic() > deadline:
+            for process in context.processes:
+                process.kill()
+            pytest.fail(f"the ranks hung: no exit {timeout:.0f} s after the start")
+    return [json.loads((out / f"{rank}.json").read_text()) for rank in range(world)]
+
+
+@pytest.mark.parametrize(
+    ("signal_step", "stop_step", "agreements"),
+    [(6, 10, 2), (11, STEPS_PER_EPOCH, 3)],  # the next multiple of EVERY; the epoch's end
+    ids=["every_n_steps", "epoch_end"],
+)
+def test_sigterm_to_one_rank_stops_both_at_the_same_step(
+    tmp_path, signal_step, stop_step, agreements
+):
+    rank0, rank1 = run_ranks(2, signal_step, tmp_path)
+    assert (rank0["signalled"], rank1["signalled"]) == (False, True)
+    assert rank0["stopped_at"] == rank1["stopped_at"] == stop_step
+    # one all-reduce per agreement, none of Lightning's per-step broadcasts
+    assert rank0["all_reduce"] == rank1["all_reduce"] == agreements
+    assert rank0["broadcast"] == rank1["broadcast"] == 0
+
+
+def test_a_single_process_stops_at_the_step_it_was_signalled_in(tmp_path):
+    (alone,) = run_ranks(1, 3, tmp_path)
+    assert alone == {"stopped_at": 3, "signalled": True, "broadcast": 0, "all_reduce": 0}
+
+
+def test_lightning_still_has_what_is_replaced():
+    """A Lightning that renamed these would bring its broadcasting handler back unnoticed."""
+    assert callable(getattr(_SignalConnector, "_sigterm_notifier_fn", None))
+    assert callable(getattr(_TrainingEpochLoop, "_broadcast_sigterm_tensor", None))
+
+
+def test_slurm_requeue_handler_stays_beside_the_flag_only_sigterm_handler():
+    trainer = quiet_trainer(plugins=[SLURMEnvironment(auto_requeue=True)])
+    connector = FlagOnlySigterm(trainer)
+    connector.register_signal_handlers()
+    try:
+        usr1 = signal.getsignal(signal.SIGUSR1).signal_handlers
+        assert [h.__func__ for h in usr1] == [_SignalConnector._slurm_sigusr_handler_fn]
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert connector.requested and connector.received_sigterm  # one process: at once
+    finally:
+        connector.teardown()
