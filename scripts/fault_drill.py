@@ -4,6 +4,7 @@ case with the exit code and the verdict, then the count for the README.
 
     python scripts/fault_drill.py                 # everything (about 10 minutes on 2 cores)
     python scripts/fault_drill.py --only inputs   # the bad-input battery only
+    python scripts/fault_drill.py --case 'DDP ranks + resume'   # the faults named so only
 """
 
 from __future__ import annotations
@@ -193,22 +194,27 @@ def killed_ddp_rank(work: Path) -> tuple[int, bool, str]:
 
 
 def ddp_sigterm_and_resume(work: Path) -> tuple[int, bool, str]:
-    """SIGTERM to both gloo ranks, as scancel sends it: both stop and save, resume finishes."""
+    """SIGTERM to both gloo ranks, as scancel sends it: both stop and save `last.ckpt` at that
+    step, and resume=auto continues from it to the end."""
     run_dir = work / "ddp_sigterm"
+    last = run_dir / "checkpoints" / "last.ckpt"
     proc = train_until_checkpoint(run_dir, "trainer=ddp_cpu")
+    signalled = time.time()
     for pid in {proc.pid, *child_pids(proc.pid)}:
         os.kill(pid, signal.SIGTERM)
     start = time.monotonic()
     wait_or_kill(proc, 120)
     seconds = time.monotonic() - start
+    saved = last.stat().st_mtime >= signalled
+    step = torch.load(last, weights_only=True)["global_step"]
     resumed = run([*PRETRAIN, *TINY, *QUICK_EVAL, LONG, "resume=auto", "trainer=ddp_cpu",
                    f"hydra.run.dir={run_dir}"])  # fmt: skip
-    ok = proc.returncode == 143 and resumed.returncode == 0
-    return (
-        proc.returncode,
-        ok,
-        f"stopped in {seconds:.0f} s; resume=auto then exit {resumed.returncode}",
-    )
+    continued = f"(step {step})" in resumed.stdout
+    ok = proc.returncode == 143 and saved and continued and resumed.returncode == 0
+    written = "written" if saved else "NOT written"
+    again = "resumed from it" if continued else "NOT resumed from it"
+    note = f"stopped in {seconds:.0f} s, last.ckpt {written} at step {step}, {again}"
+    return proc.returncode, ok, f"{note}, then exit {resumed.returncode}"
 
 
 def wait_or_kill(proc: subprocess.Popen, timeout: float) -> None:
@@ -242,6 +248,7 @@ def report(name: str, code: int, ok: bool, note: str, rows: list[dict]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=["inputs", "faults"], help="one battery only")
+    parser.add_argument("--case", help="only the faults whose name contains this")
     parser.add_argument("--json", type=Path, help="write the rows here")
     args = parser.parse_args()
     rows: list[dict] = []
@@ -250,7 +257,7 @@ def main() -> None:
         console.print("training a tiny reference run for the file cases ...")
         run([*PRETRAIN, *TINY, *QUICK_EVAL, f"hydra.run.dir={work}/good"], timeout=600)
         good = work / "good" / "checkpoints" / "last.ckpt"
-        if args.only != "faults":
+        if args.only != "faults" and args.case is None:
             for name, cmd in bad_inputs(work, good):
                 done = run(cmd)
                 report(name, done.returncode, one_line_error(done), last_line(done), rows)
@@ -258,6 +265,8 @@ def main() -> None:
             report("malicious checkpoint leaves its victim", 0, victim == "keep me", victim, rows)
         if args.only != "inputs":
             for name, case in fault_cases(work, good):
+                if args.case is not None and args.case not in name:
+                    continue
                 try:
                     report(name, *case(), rows)
                 except subprocess.TimeoutExpired as err:
