@@ -146,7 +146,9 @@ def main() -> None:
     cfg = compose_config(args.overrides)
     row = {"data": cfg.data.name, "backbone": cfg.model.backbone}
     row.update(image_size=cfg.data.image_size, batch=cfg.optim.batch_size)
-    row.update(precision=str(cfg.trainer.precision), compile=bool(cfg.model.compile))
+    row.update(
+        precision=str(cfg.trainer.precision), compile=cfg.model.compile and cfg.model.compile_mode
+    )
     full = {}
     for mode in args.augment.split(","):
         cfg = compose_config([*args.overrides, f"data.augment={mode}"])

@@ -95,6 +95,8 @@ ours r50_224 90 --augment gpu "${SMALL[@]}" model=resnet50 data.image_size=224 \
   optim.batch_size=256 data.dataset_kwargs.size=4096
 ours r18_32_compile 150 --augment gpu "${SMALL[@]}" model=resnet18 data.image_size=32 \
   optim.batch_size=512 model.compile=true
+ours r18_32_graphs 150 --augment gpu "${SMALL[@]}" model=resnet18 data.image_size=32 \
+  optim.batch_size=512 model.compile=true model.compile_mode=reduce-overhead
 peer r50_32 50 --throughput "$PEER_STEPS" --backbone resnet50 --size 32 --batch 512 --small-stem
 peer r18_96 50 --throughput "$PEER_STEPS" --backbone resnet18 --size 96 --batch 256
 peer r50_224 60 --throughput "$PEER_STEPS" --backbone resnet50 --size 224 --batch 256

@@ -5,6 +5,7 @@ import torch
 
 from ssl_app.errors import ConfigError
 from ssl_app.models import ProjectionHead, create_backbone
+from ssl_app.pretrain import build_components
 
 
 @pytest.mark.parametrize("name", ["resnet18", "test_resnet"])
@@ -34,3 +35,18 @@ def test_projection_head_layout():
     assert head(torch.randn(5, 16)).shape == (5, 4)
     with_bn = ProjectionHead(16, 8, 4, num_layers=2)
     assert [type(m).__name__ for m in with_bn] == ["Linear", "BatchNorm1d", "ReLU", "Linear"]
+
+
+def test_compile_mode_reaches_torch_compile_and_a_bad_one_is_refused(pretrain_config, monkeypatch):
+    modes = []
+    monkeypatch.setattr(torch.nn.Module, "compile", lambda self, **kw: modes.append(kw["mode"]))
+    module, _, _ = build_components(
+        pretrain_config("model.compile=true", "model.compile_mode=reduce-overhead")
+    )
+    module.on_fit_start()
+    assert modes == ["reduce-overhead"] * 2  # backbone and head
+    module, _, _ = build_components(pretrain_config("model.compile_mode=reduce-overhead"))
+    module.on_fit_start()
+    assert len(modes) == 2  # model.compile=false: the mode alone compiles nothing
+    with pytest.raises(ConfigError, match="model.compile_mode must be one of"):
+        build_components(pretrain_config("model.compile_mode=fast"))

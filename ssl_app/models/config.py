@@ -15,6 +15,8 @@ from omegaconf import MISSING
 
 from ssl_app.errors import ConfigError, require_unit_interval
 
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
 
 @dataclass
 class HeadConfig:
@@ -52,6 +54,7 @@ class ModelConfig:
     pretrained: bool = False
     sync_bn: bool = False  # BatchNorm statistics over all GPUs (trainer=ddp|multinode); see README
     compile: bool = False  # torch.compile backbone + head (CUDA; see README's benchmark)
+    compile_mode: str = "default"  # torch.compile's mode; reduce-overhead: CUDA graphs
     timm_kwargs: dict[str, Any] = field(default_factory=dict)
     head: HeadConfig = field(default_factory=HeadConfig)
     ema: EmaConfig = field(default_factory=EmaConfig)
@@ -60,4 +63,9 @@ class ModelConfig:
         if not (isinstance(self.small_images, bool) or self.small_images == "auto"):
             raise ConfigError(
                 f"model.small_images must be true, false or auto, got {self.small_images!r}"
+            )
+        if self.compile_mode not in COMPILE_MODES:
+            raise ConfigError(
+                f"model.compile_mode must be one of {', '.join(COMPILE_MODES)}, "
+                f"got {self.compile_mode!r}"
             )

@@ -83,7 +83,8 @@ class ContrastiveModule(pl.LightningModule):
         super().__init__()
         own = {"model": asdict(model), "loss": asdict(loss), "optim": asdict(optim)}
         self.save_hyperparameters({"cfg": own if run_config is None else run_config})
-        self.optim, self.compile_model = optim, model.compile
+        self.optim = optim
+        self.compile_mode = model.compile_mode if model.compile else None
         self.backbone = BackboneSpec.from_run_config(model).build()
         self.head = ProjectionHead(self.backbone.num_features, **asdict(model.head))
         self.loss = build_loss(loss.name, **loss.loss_kwargs())
@@ -142,9 +143,9 @@ class ContrastiveModule(pl.LightningModule):
 
     def on_fit_start(self) -> None:
         """`model.compile=true` compiles backbone and head in place (state_dict keys unchanged)."""
-        if self.compile_model:
+        if self.compile_mode is not None:
             for part in (self.backbone, self.head):
-                part.compile()
+                part.compile(mode=self.compile_mode)
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         if self.target is not None:
