@@ -3,6 +3,10 @@ the user's overrides always win."""
 
 from __future__ import annotations
 
+import re
+import shlex
+from pathlib import Path
+
 import pytest
 from conftest import config_files
 from hydra import compose, initialize_config_module
@@ -54,3 +58,25 @@ def test_small_stem_only_where_the_stock_stem_would_lose_detail(data, image_size
     info = dataset_info(data, None)
     assert wants_small_stem("resnet18", image_size, info) is small
     assert wants_small_stem("vit_small_patch16_224", image_size, info) is False
+
+
+def readme_pretrain_commands() -> list[list[str]]:
+    """The overrides of every single-run `ssl-pretrain` command in the README's bash blocks
+    (continuation lines joined, comments and `...` placeholders dropped)."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            words = shlex.split(line.split("#")[0])
+            if words[:1] == ["ssl-pretrain"] or words[:3] == ["python", "-m", "ssl_app.pretrain"]:
+                overrides = words[1 if words[0] == "ssl-pretrain" else 3 :]
+                if "--multirun" not in overrides and "..." not in overrides:
+                    commands.append(overrides)
+    return commands
+
+
+def test_readme_commands_compose():
+    commands = readme_pretrain_commands()
+    assert len(commands) >= 6  # the parser still finds them
+    for overrides in commands:
+        pretrain(*overrides)  # a stale key or value fails here
