@@ -30,7 +30,7 @@ def test_every_data_set_has_a_recipe_that_composes(path):
 def test_digits_recipe_is_the_validated_one():
     cfg = pretrain()
     assert (cfg.optim.name, cfg.optim.batch_size, cfg.optim.base_lr) == ("sgd", 128, 0.3)
-    assert cfg.epochs == 50 and cfg.loss.temperature == 0.2
+    assert cfg.epochs == 100 and cfg.loss.temperature == 0.2
     assert "batch_size" not in cfg.data  # one batch size: the data loader takes the optimiser's
     assert cfg.data.image_size == 16 and cfg.model.small_images == "auto"  # -> the stock stem
 
