@@ -24,6 +24,10 @@ from ssl_app.eval.features import capped_loader, extract_features
 from ssl_app.eval.knn import knn_top1
 from ssl_app.progress import say
 
+# Steps on which callbacks read values from the device (a host-device sync on a GPU): the
+# divergence check and the DDP ranks' SIGTERM agreement (stop_signal.py) share them.
+READ_EVERY_N_STEPS = 20
+
 KNN_METRIC = "val/knn_top1"
 KNN_BANK_MAX = 100_000  # training images in the monitor's bank (CIFAR: 45,000; ImageNet: 1.15M)
 KNN_QUERY_MAX = 20_000  # validation queries
@@ -130,7 +134,7 @@ class StopOnNonFinite(pl.Callback):
     each epoch's end, which Lightning runs before the checkpoint callbacks save.
     """
 
-    def __init__(self, every_n_steps: int = 20) -> None:
+    def __init__(self, every_n_steps: int = READ_EVERY_N_STEPS) -> None:
         self.every_n_steps = every_n_steps
         self.finite: torch.Tensor | None = None
 

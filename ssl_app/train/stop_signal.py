@@ -17,9 +17,11 @@ from types import FrameType
 import pytorch_lightning as pl
 from pytorch_lightning.trainer.connectors.signal_connector import _SignalConnector
 
-# One all-reduce of a flag on the steps `StopOnNonFinite` already reads the device on (every
-# 20): no extra host-device sync, and a stop at most 19 steps after the signal.
-AGREE_EVERY_N_STEPS = 20
+from ssl_app.train.callbacks import READ_EVERY_N_STEPS
+
+# One all-reduce of a flag on the steps `StopOnNonFinite` already reads the device on: no extra
+# host-device sync, and a stop at most 19 steps after the signal.
+AGREE_EVERY_N_STEPS = READ_EVERY_N_STEPS
 
 
 class FlagOnlySigterm(_SignalConnector):
