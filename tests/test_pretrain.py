@@ -179,9 +179,12 @@ def test_sync_bn_on_cpu_is_refused(pretrain_config, tmp_path):
 
 
 @pytest.mark.slow
-def test_device_views_train_end_to_end_on_cpu_tensors(pretrain_config, tmp_path):
-    """`data.augment=gpu`: index batches, both views made in one batched pass (here on CPU)."""
-    cfg = pretrain_config("data.augment=gpu", *QUICK_EVAL, "eval.every_n_epochs=1000")
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compile_views"])
+def test_device_views_train_end_to_end_on_cpu_tensors(pretrain_config, tmp_path, compiled):
+    """`data.augment=gpu`: index batches, both views made in one batched pass (here on CPU),
+    eager or torch.compile'd (`data.compile_views`)."""
+    overrides = ("data.augment=gpu", f"data.compile_views={compiled}", *QUICK_EVAL)
+    cfg = pretrain_config(*overrides, "eval.every_n_epochs=1000")
     results = run_pretraining(cfg, tmp_path)
     assert steps_in(tmp_path / "checkpoints" / "last.ckpt") == 1437 // 64
     assert results["rows"]["learned"]["knn_top1"] > 0.2  # well above 10 % chance after one epoch

@@ -25,6 +25,7 @@ from ssl_app.data.views import ViewConfig, view_ops
 JITTER_STEPS = ("brightness", "contrast", "saturation", "hue")  # the columns of `factors`
 NEUTRAL = {"brightness": 1.0, "contrast": 1.0, "saturation": 1.0, "hue": 0.0}
 CONTRAST = JITTER_STEPS.index("contrast")
+PER_SAMPLE_DRAWS = ("flip", "jitter", "gray", "blur", "sigma", "solarize")  # a uniform each
 
 
 @dataclass
@@ -46,11 +47,16 @@ class BatchViews:
     """uint8 (B, C, H, W) images → normalised float (B, C, S, S) views, per-sample random ops.
 
     `generator` is a torch.Generator on the images' device; None takes that device's global
-    RNG, which the training module seeds differently on every rank.
+    RNG, which the training module seeds differently on every rank. `compile`: the ops run
+    torch.compile'd, a few fused kernels instead of ~100 launches a batch (the parameters are
+    still drawn eagerly, so a seed gives the same views either way).
     """
 
-    def __init__(self, image_size: int, info: DatasetInfo, views: ViewConfig) -> None:
+    def __init__(
+        self, image_size: int, info: DatasetInfo, views: ViewConfig, compile: bool = False
+    ) -> None:
         self.size, self.info, self.ops = image_size, info, view_ops(image_size, info, views)
+        self.run_ops = torch.compile(self.apply, dynamic=False) if compile else self.apply
         ranges = dict(self.ops.jitter.ranges)
         bounds = [ranges.get(name, (NEUTRAL[name],) * 2) for name in JITTER_STEPS]
         self.factor_bounds = tuple(zip(*bounds, strict=True))  # (low, high) per column
@@ -70,16 +76,20 @@ class BatchViews:
 
         ops = self.ops
         low, high = (_constant(bounds, device) for bounds in self.factor_bounds)
+        crop = crop_boxes(ops.crop, uniform(batch, ops.crop.tries, 4), height, width)
+        steps, flags = len(JITTER_STEPS), len(PER_SAMPLE_DRAWS)
+        draws = uniform(batch, flags + 2 * steps)  # one kernel for all the rest
+        u = dict(zip(PER_SAMPLE_DRAWS, draws[:, :flags].unbind(dim=1), strict=True))
         return ViewParams(
-            crop=crop_boxes(ops.crop, uniform(batch, ops.crop.tries, 4), height, width),
-            flip=uniform(batch) < ops.hflip,
-            jitter=uniform(batch) < ops.jitter_prob,
-            factors=low + (high - low) * uniform(batch, 4),
-            order=uniform(batch, 4).argsort(dim=1),
-            gray=uniform(batch) < ops.grayscale_prob,
-            blur=uniform(batch) < ops.blur_prob,
-            sigma=ops.blur.sigma[0] + (ops.blur.sigma[1] - ops.blur.sigma[0]) * uniform(batch),
-            solarize=uniform(batch) < ops.solarize_prob,
+            crop=crop,
+            flip=u["flip"] < ops.hflip,
+            jitter=u["jitter"] < ops.jitter_prob,
+            factors=low + (high - low) * draws[:, flags : flags + steps],
+            order=draws[:, flags + steps :].argsort(dim=1),
+            gray=u["gray"] < ops.grayscale_prob,
+            blur=u["blur"] < ops.blur_prob,
+            sigma=ops.blur.sigma[0] + (ops.blur.sigma[1] - ops.blur.sigma[0]) * u["sigma"],
+            solarize=u["solarize"] < ops.solarize_prob,
         )
 
     def apply(self, images: Tensor, params: ViewParams) -> Tensor:
@@ -106,7 +116,7 @@ class BatchViews:
     def __call__(self, images: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """One random view of each image."""
         batch, _, height, width = images.shape
-        return self.apply(images, self.sample(batch, height, width, images.device, generator))
+        return self.run_ops(images, self.sample(batch, height, width, images.device, generator))
 
     def two_views(
         self, images: Tensor, generator: torch.Generator | None = None
@@ -119,10 +129,19 @@ class BatchViews:
         return f"BatchViews(size={self.size}, {self.ops})"
 
 
-@functools.cache
 def _constant(values: tuple, device: torch.device) -> Tensor:
-    """A float32 constant on `device`, copied there once (no host-device copy per batch)."""
+    """A float32 constant on `device`, copied there once (no host-device copy per batch);
+    torch.compile bakes it into the compiled code instead."""
+    if torch.compiler.is_compiling():
+        return _new_constant(values, device)
+    return _cached_constant(values, device)
+
+
+def _new_constant(values: tuple, device: torch.device) -> Tensor:
     return torch.tensor(values, dtype=torch.float32, device=device)
+
+
+_cached_constant = functools.cache(_new_constant)
 
 
 def _matrix(array: np.ndarray) -> tuple[tuple[float, ...], ...]:
@@ -179,48 +198,53 @@ def resized_crops(images: Tensor, crop: Tensor, flip: Tensor, size: int) -> Tens
 
 
 def _step_matrices(factors: Tensor, channels: int) -> Tensor:
-    """(B, 4, C, C): the linear part of each jitter step (the columns of `factors`) per sample."""
+    """(B, 4, C + 1, C + 1): each jitter step (the columns of `factors`) per sample, homogeneous
+    [[L, 0], [0, 1]]; contrast's shift depends on the image so far (`jitter_affine` adds it)."""
     eye = torch.eye(channels, device=factors.device)
     brightness, contrast, saturation, hue = (f[:, None, None] for f in factors.unbind(dim=1))
     if channels == 1:  # gray sources have no saturation or hue
         identity = eye.expand(len(factors), 1, 1)
-        return torch.stack([brightness * eye, contrast * eye, identity, identity], dim=1)
-    to_gray = _constant(_matrix(TO_GRAY), factors.device)
-    keep, cos_part, sin_part = (_constant(_matrix(part), factors.device) for part in HUE_PARTS)
-    angle = 2 * math.pi * hue
-    hue_step = keep + torch.cos(angle) * cos_part + torch.sin(angle) * sin_part
-    saturation_step = saturation * eye + (1 - saturation) * to_gray
-    return torch.stack([brightness * eye, contrast * eye, saturation_step, hue_step], dim=1)
+        linear = torch.stack([brightness * eye, contrast * eye, identity, identity], dim=1)
+    else:
+        to_gray = _constant(_matrix(TO_GRAY), factors.device)
+        keep, cos_part, sin_part = (_constant(_matrix(p), factors.device) for p in HUE_PARTS)
+        angle = 2 * math.pi * hue
+        hue_step = keep + torch.cos(angle) * cos_part + torch.sin(angle) * sin_part
+        saturation_step = saturation * eye + (1 - saturation) * to_gray
+        linear = torch.stack([brightness * eye, contrast * eye, saturation_step, hue_step], dim=1)
+    corner = _constant(_matrix(np.diag([0.0] * channels + [1.0])), factors.device)
+    return F.pad(linear, (0, 1, 0, 1)) + corner
 
 
-def jitter_affine(factors: Tensor, order: Tensor, mean_pixel: Tensor) -> tuple[Tensor, Tensor]:
-    """Per-sample (M, b) of `augment.colour_affine`: the steps composed in each sample's order.
+def jitter_affine(factors: Tensor, order: Tensor, mean_pixel: Tensor) -> Tensor:
+    """Per-sample (B, C + 1, C + 1) [[M, b], [0, 1]], the (M, b) of `augment.colour_affine`:
+    the steps composed in each sample's order, one batched product per position.
 
-    Contrast pivots on the mean gray of the image as jittered so far, luma · (M mean + b).
+    Contrast f pivots on the mean gray of the image as jittered so far, p = luma · (M mean + b):
+    x → f x + (1 − f) p, so its step adds (1 − f) p to every channel's offset.
     """
     batch, channels = mean_pixel.shape
-    luma = _constant(tuple(LUMA) if channels == 3 else (1.0,), mean_pixel.device)
-    steps = _step_matrices(factors, channels)
-    samples = torch.arange(batch, device=mean_pixel.device)
-    matrix = torch.eye(channels, device=mean_pixel.device).expand(batch, channels, channels)
-    offset = torch.zeros_like(mean_pixel)
+    device = mean_pixel.device
+    luma = _constant((*(LUMA if channels == 3 else (1.0,)), 0.0), device)
+    offsets = np.pad(np.ones((channels, 1)), ((0, 1), (channels, 0)))  # 1 at [c, C], c < C
+    to_offsets = _constant(_matrix(offsets), device)
+    ordered = _step_matrices(factors, channels).take_along_dim(order[:, :, None, None], dim=1)
+    pivot_weight = (1 - factors[:, CONTRAST, None]) * (order == CONTRAST)  # (B, 4)
+    mean = F.pad(mean_pixel, (0, 1), value=1.0)[..., None]  # (B, C + 1, 1)
+    affine = torch.eye(channels + 1, device=device).expand(batch, -1, -1)
     for position in range(order.shape[1]):
-        step = order[:, position]
-        pivot = (torch.einsum("bij,bj->bi", matrix, mean_pixel) + offset) @ luma
-        shift = torch.where(step == CONTRAST, (1 - factors[:, CONTRAST]) * pivot, 0)
-        linear = steps[samples, step]
-        matrix = linear @ matrix
-        offset = torch.einsum("bij,bj->bi", linear, offset) + shift[:, None]
-    return matrix, offset
+        pivot = pivot_weight[:, position, None] * (luma @ (affine @ mean))  # (B, 1)
+        affine = torch.baddbmm(pivot[..., None] * to_offsets, ordered[:, position], affine)
+    return affine
 
 
 def colour_jitter(x: Tensor, factors: Tensor, order: Tensor, active: Tensor) -> Tensor:
     """`ColourJitter.apply` per sample where `active`: one affine map each, one batched product."""
     batch, channels = x.shape[:2]
-    matrix, offset = jitter_affine(factors, order, x.mean(dim=(2, 3)))
-    matrix = torch.where(active[:, None, None], matrix, torch.eye(channels, device=x.device))
-    offset = torch.where(active[:, None], offset, 0)
-    flat = torch.baddbmm(offset[..., None], matrix, x.reshape(batch, channels, -1))
+    affine = jitter_affine(factors, order, x.mean(dim=(2, 3)))
+    affine = torch.where(active[:, None, None], affine, torch.eye(channels + 1, device=x.device))
+    linear, offset = affine[:, :channels, :channels], affine[:, :channels, channels:]
+    flat = torch.baddbmm(offset, linear, x.reshape(batch, channels, -1))
     return flat.clamp_(0, 1).view_as(x)
 
 

@@ -50,7 +50,7 @@ class ContrastiveDataModule(pl.LightningDataModule):
         self.views = data.views
         self.dataset_kwargs = dict(data.dataset_kwargs)
         self.val_fraction = data.val_fraction
-        self.augment = data.augment
+        self.augment, self.compile_views = data.augment, data.compile_views
         self.device_views: BatchViews | None = None  # set when training batches are augmented there
         self._resident: ResidentImages | None = None
         self.info = dataset_info(data.name, data.root, **self.dataset_kwargs)
@@ -114,7 +114,7 @@ class ContrastiveDataModule(pl.LightningDataModule):
         if not self.views_on_device():
             views = TwoViews(build_view_transform(self.image_size, self.info, self.views))
             return self._loader(Transformed(dataset, views), self.batch_size, train=True)
-        self.device_views = BatchViews(self.image_size, self.info, self.views)
+        self.device_views = BatchViews(self.image_size, self.info, self.views, self.compile_views)
         size = self.info.image_size or round(self.image_size / EVAL_CROP_RATIO)
         if self.info.image_size is None:  # images of many sizes: decoded to one
             dataset = Transformed(dataset, fixed_size(size))
