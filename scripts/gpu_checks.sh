@@ -2,9 +2,11 @@
 # One-shot GPU checks for a borrowed GPU machine (no internet there), sized for one device call:
 # training throughput — (a) bare model, (b) CPU views, (c) device views — next to the lightly
 # reference, and time to accuracy on Fashion-MNIST (ssl_app and lightly, same training seconds).
-# Steps run in order of importance; one that would pass DEADLINE_S is skipped and says so.
+# Steps run in order of importance (or RUN's); one that would pass DEADLINE_S is skipped and
+# says so.
 #
 #   OUT=results bash scripts/gpu_checks.sh
+#   OUT=results BUDGET_S=300 RUN="r18_32 r18_32_views tta_ours" bash scripts/gpu_checks.sh
 #
 # Carries .gpu/ (git-ignored): wheels/ (hydra-core, omegaconf, antlr4, faiss-cpu, lightly,
 # lightly-utils, aenum), fashion_mnist/ (the four idx .gz files) and lightly_simclr.py (the peer
@@ -62,42 +64,65 @@ rate_of() {  # jsonl file, name, key: the value, or 0
 print(next((r[sys.argv[3]] for r in rows if r['name']==sys.argv[2]), 0))" "$@" 2>/dev/null || echo 0
 }
 
-time_to_accuracy() {  # each gets BUDGET_S of training; each schedule sized to what fits in it
-  local ours_rate peer_rate epochs peer_epochs max_time
-  max_time=$(python3 -c "s = $BUDGET_S; print(f'00:00:{s // 60:02d}:{s % 60:02d}')")
-  ours_rate=$(rate_of "$OUT/bench_train.jsonl" r18_32 full_gpu_img_s)
-  peer_rate=$(rate_of "$OUT/peer.jsonl" r18_32 train_img_s)
-  epochs=$(python3 -c "print(max(2, int(0.85 * $BUDGET_S * ($ours_rate or 6000) / 54000)))")
-  peer_epochs=$(python3 -c "print(max(1, round($BUDGET_S * ($peer_rate or 2000) / 60000)))")
-  fits $((BUDGET_S + 100)) "ssl_app time to accuracy" && {
-    log "ssl_app fashion_mnist: ${BUDGET_S}s, epochs=$epochs (from $ours_rate img/s at 32 px)"
-    timeout $((BUDGET_S + 100)) python3 -m ssl_app.pretrain data=fashion_mnist data.root=$FMNIST \
-      model=resnet18 trainer="$TRAINER" optim.batch_size=512 epochs="$epochs" "${RECIPE[@]}" \
-      "+trainer.max_time=$max_time" eval.linear=false \
-      eval.every_n_epochs=1000 trainer.enable_progress_bar=false hydra.run.dir=/tmp/fmnist \
-      >"$OUT/tta_ssl_app.log" 2>&1 || log "FAILED/timeout: ssl_app fashion_mnist"
-    cp /tmp/fmnist/results.json "$OUT/tta_ssl_app_results.json"
-    cp /tmp/fmnist/metrics.csv "$OUT/tta_ssl_app_metrics.csv"
-  }
-  [ "${PEER_TTA:-1}" = 1 ] || { log "SKIPPED (PEER_TTA=0): lightly time to accuracy"; return 0; }
-  peer fmnist_tta $((BUDGET_S + 90)) --backbone resnet18 --batch 512 --small-stem --temp 0.2 \
-    --minutes "$(python3 -c "print($BUDGET_S / 60)")" --epochs "$peer_epochs"
+tta_epochs() {  # rate (images/s), share of BUDGET_S it can train at that rate: epochs of 54,000
+  python3 -c "print(max(2, int($2 * $BUDGET_S * (${1:-0} or 6000) / 54000)))"
 }
 
+tta_ours() {  # BUDGET_S of training; the schedule sized to 0.85 x the measured rate
+  local rate epochs max_time
+  max_time=$(python3 -c "s = $BUDGET_S; print(f'00:00:{s // 60:02d}:{s % 60:02d}')")
+  rate=$(rate_of "$OUT/bench_train.jsonl" r18_32 full_gpu_img_s)
+  epochs=$(tta_epochs "$rate" 0.85)
+  fits $((BUDGET_S + 100)) "ssl_app time to accuracy" || return 0
+  log "ssl_app fashion_mnist: ${BUDGET_S}s, epochs=$epochs (from $rate img/s at 32 px)"
+  timeout $((BUDGET_S + 100)) python3 -m ssl_app.pretrain data=fashion_mnist data.root=$FMNIST \
+    model=resnet18 trainer="$TRAINER" optim.batch_size=512 epochs="$epochs" "${RECIPE[@]}" \
+    "+trainer.max_time=$max_time" eval.linear=false \
+    eval.every_n_epochs=1000 trainer.enable_progress_bar=false hydra.run.dir=/tmp/fmnist \
+    >"$OUT/tta_ssl_app.log" 2>&1 || log "FAILED/timeout: ssl_app fashion_mnist"
+  cp /tmp/fmnist/results.json "$OUT/tta_ssl_app_results.json"
+  cp /tmp/fmnist/metrics.csv "$OUT/tta_ssl_app_metrics.csv"
+}
+
+tta_peer() {  # the same BUDGET_S for the reference, its schedule sized to its own rate
+  local epochs
+  epochs=$(tta_epochs "$(rate_of "$OUT/peer.jsonl" r18_32 train_img_s)" 0.9)
+  peer fmnist_tta $((BUDGET_S + 90)) --backbone resnet18 --batch 512 --small-stem --temp 0.2 \
+    --minutes "$(python3 -c "print($BUDGET_S / 60)")" --epochs "$epochs"
+}
+
+# Each step by name; RUN picks some, in its order (a device call rarely fits them all: e.g.
+# RUN="r18_32 r18_32_views tta_ours" in one call and RUN="peer_r18_32 tta_peer" in the next).
 SMALL=(data=synthetic data.dataset_kwargs.size=16384)
-ours r18_32 90 --augment cpu,gpu "${SMALL[@]}" model=resnet18 data.image_size=32 \
-  optim.batch_size=512
-peer r18_32 60 --throughput "$PEER_STEPS" --backbone resnet18 --size 32 --batch 512 --small-stem
-time_to_accuracy
-ours r50_32 70 --augment gpu "${SMALL[@]}" model=resnet50 data.image_size=32 optim.batch_size=512
-ours r18_96 60 --augment gpu "${SMALL[@]}" model=resnet18 data.image_size=96 optim.batch_size=256
-ours r50_224 90 --augment gpu "${SMALL[@]}" model=resnet50 data.image_size=224 \
-  optim.batch_size=256 data.dataset_kwargs.size=4096
-ours r18_32_compile 150 --augment gpu "${SMALL[@]}" model=resnet18 data.image_size=32 \
-  optim.batch_size=512 model.compile=true
-ours r18_32_graphs 150 --augment gpu "${SMALL[@]}" model=resnet18 data.image_size=32 \
-  optim.batch_size=512 model.compile=true model.compile_mode=reduce-overhead
-peer r50_32 50 --throughput "$PEER_STEPS" --backbone resnet50 --size 32 --batch 512 --small-stem
-peer r18_96 50 --throughput "$PEER_STEPS" --backbone resnet18 --size 96 --batch 256
-peer r50_224 60 --throughput "$PEER_STEPS" --backbone resnet50 --size 224 --batch 256
+R18_32=("${SMALL[@]}" model=resnet18 data.image_size=32 optim.batch_size=512)
+run_step() {
+  case $1 in
+    r18_32) ours r18_32 90 --augment cpu,gpu "${R18_32[@]}" ;;
+    r18_32_views) ours r18_32_views 90 --augment gpu "${R18_32[@]}" data.compile_views=true ;;
+    r18_32_compile) ours r18_32_compile 150 --augment gpu "${R18_32[@]}" model.compile=true \
+      data.compile_views=true ;;
+    r18_32_graphs) ours r18_32_graphs 150 --augment gpu "${R18_32[@]}" model.compile=true \
+      model.compile_mode=reduce-overhead data.compile_views=true ;;
+    r50_32) ours r50_32 70 --augment gpu "${SMALL[@]}" model=resnet50 data.image_size=32 \
+      optim.batch_size=512 ;;
+    r18_96) ours r18_96 60 --augment gpu "${SMALL[@]}" model=resnet18 data.image_size=96 \
+      optim.batch_size=256 ;;
+    r50_224) ours r50_224 90 --augment gpu "${SMALL[@]}" model=resnet50 data.image_size=224 \
+      optim.batch_size=256 data.dataset_kwargs.size=4096 ;;
+    peer_r18_32) peer r18_32 60 --throughput "$PEER_STEPS" --backbone resnet18 --size 32 \
+      --batch 512 --small-stem ;;
+    peer_r50_32) peer r50_32 50 --throughput "$PEER_STEPS" --backbone resnet50 --size 32 \
+      --batch 512 --small-stem ;;
+    peer_r18_96) peer r18_96 50 --throughput "$PEER_STEPS" --backbone resnet18 --size 96 \
+      --batch 256 ;;
+    peer_r50_224) peer r50_224 60 --throughput "$PEER_STEPS" --backbone resnet50 --size 224 \
+      --batch 256 ;;
+    tta_ours) tta_ours ;;
+    tta_peer) tta_peer ;;
+    *) log "UNKNOWN step: $1" ;;
+  esac
+}
+DEFAULT_RUN="r18_32 peer_r18_32 tta_ours tta_peer r18_32_views r18_32_compile r18_32_graphs \
+r50_32 r18_96 r50_224 peer_r50_32 peer_r18_96 peer_r50_224"
+for step in ${RUN:-$DEFAULT_RUN}; do run_step "$step"; done
 log "done"
