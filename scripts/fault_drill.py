@@ -193,15 +193,16 @@ def killed_ddp_rank(work: Path) -> tuple[int, bool, str]:
     return proc.returncode, proc.returncode != 0, f"rank 0 stopped {seconds:.0f} s later"
 
 
-def ddp_sigterm_and_resume(work: Path) -> tuple[int, bool, str]:
-    """SIGTERM to both gloo ranks, as scancel sends it: both stop and save `last.ckpt` at that
-    step, and resume=auto continues from it to the end."""
-    run_dir = work / "ddp_sigterm"
+def ddp_signal_and_resume(work: Path, sig: signal.Signals, expected: int) -> tuple[int, bool, str]:
+    """`sig` to both gloo ranks, as scancel (SIGTERM) or Ctrl-C in the terminal (SIGINT, to the
+    whole process group) sends it: both stop and save `last.ckpt` at that step, and resume=auto
+    continues from it to the end."""
+    run_dir = work / f"ddp_{sig.name}"
     last = run_dir / "checkpoints" / "last.ckpt"
     proc = train_until_checkpoint(run_dir, "trainer=ddp_cpu")
     signalled = time.time()
     for pid in {proc.pid, *child_pids(proc.pid)}:
-        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, sig)
     start = time.monotonic()
     wait_or_kill(proc, 120)
     seconds = time.monotonic() - start
@@ -210,7 +211,7 @@ def ddp_sigterm_and_resume(work: Path) -> tuple[int, bool, str]:
     resumed = run([*PRETRAIN, *TINY, *QUICK_EVAL, LONG, "resume=auto", "trainer=ddp_cpu",
                    f"hydra.run.dir={run_dir}"])  # fmt: skip
     continued = f"(step {step})" in resumed.stdout
-    ok = proc.returncode == 143 and saved and continued and resumed.returncode == 0
+    ok = proc.returncode == expected and saved and continued and resumed.returncode == 0
     written = "written" if saved else "NOT written"
     again = "resumed from it" if continued else "NOT resumed from it"
     note = f"stopped in {seconds:.0f} s, last.ckpt {written} at step {step}, {again}"
@@ -285,7 +286,8 @@ def fault_cases(work: Path, good: Path) -> list[tuple[str, Callable[[], tuple]]]
         ("diverged run (optim.base_lr=1e6)", lambda: diverged_run(work)),
         ("decompression bomb + corrupt image", lambda: image_bombs(work)),
         ("killed DDP rank (2 gloo processes)", lambda: killed_ddp_rank(work)),
-        ("SIGTERM to both DDP ranks + resume", lambda: ddp_sigterm_and_resume(work)),
+        ("SIGTERM to both DDP ranks + resume", lambda: ddp_signal_and_resume(work, term, 143)),
+        ("SIGINT to both DDP ranks + resume", lambda: ddp_signal_and_resume(work, sigint, 130)),
     ]  # fmt: skip
 
 
