@@ -46,7 +46,7 @@ from ssl_app.train.loggers import build_loggers
 from ssl_app.train.module import ContrastiveModule
 from ssl_app.train.online_probe import OnlineLinearProbe
 from ssl_app.train.resume import check_resume_checkpoint, find_resume_checkpoint
-from ssl_app.train.stop_signal import StopTogetherOnSigterm
+from ssl_app.train.stop_signal import StopTogetherOnSignals
 
 
 def wants_small_stem(backbone: str, image_size: int, info: DatasetInfo) -> bool:
@@ -143,7 +143,7 @@ def run_pretraining(
         del found  # the checkpoint's contents: Lightning reads them again to restore the run
         say(f"resuming from {ckpt_path} (step {resume_step}) in {run_dir}")
     interrupt = SaveOnInterrupt(run_dir / "checkpoints")
-    callbacks = [interrupt, StopTogetherOnSigterm(), *run_callbacks(run.eval, run_dir, datamodule)]
+    callbacks = [interrupt, StopTogetherOnSignals(), *run_callbacks(run.eval, run_dir, datamodule)]
     callbacks += extra_callbacks
     trainer = pl.Trainer(
         **{**run.trainer, "enable_model_summary": False},
@@ -196,7 +196,8 @@ def fit(trainer: pl.Trainer, module, datamodule, ckpt_path, interrupt: SaveOnInt
     except SystemExit:
         if interrupt.signal is None:
             raise
-        say(f"interrupted: resumable checkpoint {interrupt.path}")
+        kept = "resumable checkpoint" if interrupt.saved else "this step unsaved; last epoch's"
+        say(f"interrupted: {kept} {interrupt.path}")
         raise SystemExit(128 + interrupt.signal) from None
     return time.perf_counter() - start
 

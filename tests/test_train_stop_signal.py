@@ -1,5 +1,6 @@
-"""SIGTERM to one rank of two gloo processes: both stop at the same step, at the next agreement
-(every N steps or the epoch's end); a single process stops at the step it was signalled in."""
+"""SIGTERM or Ctrl-C (SIGINT) to one rank of two gloo processes: both stop at the same step, at
+the next agreement (every N steps or the epoch's end), and know which signal it was; a single
+process stops at the step it was signalled in."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from pytorch_lightning.trainer.connectors.signal_connector import _SignalConnect
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 from torch.utils.data import DataLoader, TensorDataset
 
-from ssl_app.train.stop_signal import FlagOnlySigterm, StopTogetherOnSigterm
+from ssl_app.train.stop_signal import FlagOnlySignals, StopTogetherOnSignals
 
 EVERY, STEPS_PER_EPOCH = 5, 12  # agreements at steps 5, 10, 12 (epoch end), 15, ...
 
@@ -38,15 +39,15 @@ class Linear(pl.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.01)
 
 
-class SigtermAt(pl.Callback):
-    """SIGTERM to this process once training step `step` is done, on global rank `rank` only."""
+class SignalAt(pl.Callback):
+    """`signum` to this process once training step `step` is done, on global rank `rank` only."""
 
-    def __init__(self, rank: int, step: int) -> None:
-        self.rank, self.step = rank, step
+    def __init__(self, signum: int, rank: int, step: int) -> None:
+        self.signum, self.rank, self.step = signum, rank, step
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if trainer.global_rank == self.rank and trainer.global_step == self.step:
-            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), self.signum)
 
 
 class CountCollectives(pl.Callback):
@@ -67,13 +68,13 @@ class CountCollectives(pl.Callback):
             setattr(dist, name, counted)
 
 
-def _train(rank: int, world: int, port: int, signal_step: int, out: str) -> None:
+def _train(rank: int, world: int, port: int, signum: int, signal_step: int, out: str) -> None:
     if world > 1:  # one process per rank, as torchrun starts them
         env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "NODE_RANK": "0"}
         os.environ.update(env, WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
-    stop, counter = StopTogetherOnSigterm(every_n_steps=EVERY), CountCollectives()
+    stop, counter = StopTogetherOnSignals(every_n_steps=EVERY), CountCollectives()
     # after `stop`: a signal in an agreement's step comes after that agreement
-    callbacks = [stop, SigtermAt(rank=world - 1, step=signal_step), counter]
+    callbacks = [stop, SignalAt(signum, rank=world - 1, step=signal_step), counter]
     trainer = quiet_trainer(devices=world, max_epochs=3, callbacks=callbacks)
     data = DataLoader(TensorDataset(torch.randn(STEPS_PER_EPOCH * world, 4)), batch_size=1)
     stopped_at = None
@@ -81,15 +82,18 @@ def _train(rank: int, world: int, port: int, signal_step: int, out: str) -> None
         trainer.fit(Linear(), data)
     except SIGTERMException:
         stopped_at = trainer.global_step
-    record = {"stopped_at": stopped_at, "signalled": stop.connector.requested, **counter.counts}
+    connector = stop.connector
+    record = {"stopped_at": stopped_at, "signalled": connector.requested, **counter.counts}
+    record["stop_signal"] = connector.stop_signal
     Path(out, f"{rank}.json").write_text(json.dumps(record))
 
 
-def run_ranks(world: int, signal_step: int, out: Path, timeout: float = 150) -> list[dict]:
+def run_ranks(
+    world: int, signum: int, signal_step: int, out: Path, timeout: float = 150
+) -> list[dict]:
     """`_train` in `world` processes; each rank's record. A hang past `timeout` fails."""
-    context = mp.spawn(
-        _train, args=(world, free_port(), signal_step, str(out)), nprocs=world, join=False
-    )
+    args = (world, free_port(), signum, signal_step, str(out))
+    context = mp.spawn(_train, args=args, nprocs=world, join=False)
     deadline = time.monotonic() + timeout
     while not context.join(timeout=1):
         if time.monotonic() > deadline:
@@ -100,15 +104,20 @@ def run_ranks(world: int, signal_step: int, out: Path, timeout: float = 150) -> 
 
 
 @pytest.mark.parametrize(
-    ("signal_step", "stop_step", "agreements"),
-    [(6, 10, 2), (11, STEPS_PER_EPOCH, 3)],  # the next multiple of EVERY; the epoch's end
-    ids=["every_n_steps", "epoch_end"],
+    ("signum", "signal_step", "stop_step", "agreements"),
+    [
+        (signal.SIGTERM, 6, 10, 2),  # the next multiple of EVERY
+        (signal.SIGTERM, 11, STEPS_PER_EPOCH, 3),  # the epoch's end
+        (signal.SIGINT, 6, 10, 2),  # Ctrl-C: no KeyboardInterrupt mid-step
+    ],
+    ids=["every_n_steps", "epoch_end", "ctrl_c"],
 )
-def test_sigterm_to_one_rank_stops_both_at_the_same_step(
-    tmp_path, signal_step, stop_step, agreements
+def test_a_signal_to_one_rank_stops_both_at_the_same_step(
+    tmp_path, signum, signal_step, stop_step, agreements
 ):
-    rank0, rank1 = run_ranks(2, signal_step, tmp_path)
-    assert (rank0["signalled"], rank1["signalled"]) == (False, True)
+    rank0, rank1 = run_ranks(2, signum, signal_step, tmp_path)
+    assert (rank0["signalled"], rank1["signalled"]) == (0, signum)
+    assert rank0["stop_signal"] == rank1["stop_signal"] == signum
     assert rank0["stopped_at"] == rank1["stopped_at"] == stop_step
     # one all-reduce per agreement, none of Lightning's per-step broadcasts
     assert rank0["all_reduce"] == rank1["all_reduce"] == agreements
@@ -116,8 +125,9 @@ def test_sigterm_to_one_rank_stops_both_at_the_same_step(
 
 
 def test_a_single_process_stops_at_the_step_it_was_signalled_in(tmp_path):
-    (alone,) = run_ranks(1, 3, tmp_path)
-    assert alone == {"stopped_at": 3, "signalled": True, "broadcast": 0, "all_reduce": 0}
+    (alone,) = run_ranks(1, signal.SIGTERM, 3, tmp_path)
+    expected = {"stopped_at": 3, "signalled": signal.SIGTERM, "stop_signal": signal.SIGTERM}
+    assert alone == {**expected, "broadcast": 0, "all_reduce": 0}
 
 
 def test_lightning_still_has_what_is_replaced():
@@ -128,7 +138,7 @@ def test_lightning_still_has_what_is_replaced():
 
 def test_slurm_requeue_handler_stays_beside_the_flag_only_sigterm_handler():
     trainer = quiet_trainer(plugins=[SLURMEnvironment(auto_requeue=True)])
-    connector = FlagOnlySigterm(trainer)
+    connector = FlagOnlySignals(trainer)
     connector.register_signal_handlers()
     try:
         usr1 = signal.getsignal(signal.SIGUSR1).signal_handlers
@@ -137,3 +147,12 @@ def test_slurm_requeue_handler_stays_beside_the_flag_only_sigterm_handler():
         assert connector.requested and connector.received_sigterm  # one process: at once
     finally:
         connector.teardown()
+
+
+def test_a_second_ctrl_c_aborts_at_once():
+    """Under DDP the first Ctrl-C only asks the ranks to stop together; the second raises."""
+    connector = FlagOnlySignals(quiet_trainer())
+    connector._sigint_notifier_fn(signal.SIGINT, None)
+    assert connector.requested == signal.SIGINT
+    with pytest.raises(KeyboardInterrupt):
+        connector._sigint_notifier_fn(signal.SIGINT, None)

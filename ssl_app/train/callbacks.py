@@ -158,17 +158,26 @@ class StopOnNonFinite(pl.Callback):
 
 class SaveOnInterrupt(pl.Callback):
     """SIGTERM (docker stop, scancel, preemption) or Ctrl-C: write a resumable `last.ckpt`
-    at the current step and remember the signal, so the run can exit with 128 + its number."""
+    at the current step and remember the signal, so the run can exit with 128 + its number.
+
+    Under DDP both arrive as Lightning's SIGTERMException on every rank at one step
+    (`stop_signal.py` says which); a KeyboardInterrupt there is a second Ctrl-C, which leaves
+    the ranks wherever they were, so nothing is saved (the save would wait for them forever)."""
 
     def __init__(self, ckpt_dir: Path) -> None:
         self.path = ckpt_dir / "last.ckpt"
         self.signal: int | None = None
+        self.saved = False
 
     def on_exception(self, trainer: pl.Trainer, pl_module, exception: BaseException) -> None:
         if isinstance(exception, SIGTERMException):
-            self.signal = signal.SIGTERM
+            agreed = getattr(trainer._signal_connector, "stop_signal", 0)
+            self.signal = agreed or signal.SIGTERM
         elif isinstance(exception, KeyboardInterrupt):
             self.signal = signal.SIGINT
+            if trainer.world_size > 1:
+                return
         else:
             return
         trainer.save_checkpoint(self.path)
+        self.saved = True
