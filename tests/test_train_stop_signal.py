@@ -68,14 +68,30 @@ class CountCollectives(pl.Callback):
             setattr(dist, name, counted)
 
 
+def _environment(rank: int, world: int, port: int, slurm: bool) -> list:
+    """One process per rank, as torchrun starts them, or as srun does (SLURM's variables and
+    Lightning's SLURM environment with its requeue signal); the plugins that need."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    if not slurm:
+        os.environ.update(NODE_RANK="0", WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+        return []
+    tasks = {"SLURM_NTASKS": world, "SLURM_NTASKS_PER_NODE": world, "SLURM_NODEID": 0}
+    os.environ.update(
+        {k: str(v) for k, v in tasks.items()}, SLURM_JOB_ID="1", SLURM_PROCID=str(rank)
+    )
+    os.environ.update(SLURM_LOCALID=str(rank), SLURM_JOB_NAME="stop-signal-test")
+    return [SLURMEnvironment(auto_requeue=True)]
+
+
 def _train(rank: int, world: int, port: int, signum: int, signal_step: int, out: str) -> None:
-    if world > 1:  # one process per rank, as torchrun starts them
-        env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "NODE_RANK": "0"}
-        os.environ.update(env, WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+    slurm = signum == signal.SIGUSR1
+    plugins = _environment(rank, world, port, slurm) if world > 1 or slurm else []
     stop, counter = StopTogetherOnSignals(every_n_steps=EVERY), CountCollectives()
     # after `stop`: a signal in an agreement's step comes after that agreement
     callbacks = [stop, SignalAt(signum, rank=world - 1, step=signal_step), counter]
-    trainer = quiet_trainer(devices=world, max_epochs=3, callbacks=callbacks)
+    trainer = quiet_trainer(
+        devices=world, max_epochs=3, callbacks=callbacks, plugins=plugins, default_root_dir=out
+    )
     data = DataLoader(TensorDataset(torch.randn(STEPS_PER_EPOCH * world, 4)), batch_size=1)
     stopped_at = None
     try:
@@ -84,7 +100,7 @@ def _train(rank: int, world: int, port: int, signum: int, signal_step: int, out:
         stopped_at = trainer.global_step
     connector = stop.connector
     record = {"stopped_at": stopped_at, "signalled": connector.requested, **counter.counts}
-    record["stop_signal"] = connector.stop_signal
+    record.update(stop_signal=connector.stop_signal, requeued=connector.requeued)
     Path(out, f"{rank}.json").write_text(json.dumps(record))
 
 
@@ -124,10 +140,21 @@ def test_a_signal_to_one_rank_stops_both_at_the_same_step(
     assert rank0["broadcast"] == rank1["broadcast"] == 0
 
 
+def test_slurm_requeue_signal_to_one_rank_saves_on_both_at_the_same_step(tmp_path):
+    """SIGUSR1 before the time limit: `hpc_ckpt_1.ckpt` from the step both ranks agreed on,
+    taken between steps, not in the handler; training goes on to the end."""
+    rank0, rank1 = run_ranks(2, signal.SIGUSR1, 6, tmp_path)
+    assert rank0["requeued"] and rank1["requeued"]
+    assert rank0["stopped_at"] is None and rank1["stopped_at"] is None
+    assert rank0["all_reduce"] == rank1["all_reduce"] == 3 * STEPS_PER_EPOCH // EVERY + 3
+    saved = torch.load(tmp_path / "hpc_ckpt_1.ckpt", weights_only=True)
+    assert saved["global_step"] == 10
+
+
 def test_a_single_process_stops_at_the_step_it_was_signalled_in(tmp_path):
     (alone,) = run_ranks(1, signal.SIGTERM, 3, tmp_path)
     expected = {"stopped_at": 3, "signalled": signal.SIGTERM, "stop_signal": signal.SIGTERM}
-    assert alone == {**expected, "broadcast": 0, "all_reduce": 0}
+    assert alone == {**expected, "broadcast": 0, "all_reduce": 0, "requeued": False}
 
 
 def test_lightning_still_has_what_is_replaced():
@@ -136,15 +163,27 @@ def test_lightning_still_has_what_is_replaced():
     assert callable(getattr(_TrainingEpochLoop, "_broadcast_sigterm_tensor", None))
 
 
-def test_slurm_requeue_handler_stays_beside_the_flag_only_sigterm_handler():
-    trainer = quiet_trainer(plugins=[SLURMEnvironment(auto_requeue=True)])
-    connector = FlagOnlySignals(trainer)
+def test_slurm_requeue_signal_only_notes_and_the_save_waits_for_the_agreement(monkeypatch):
+    """One process: SIGUSR1 runs nothing in the handler; the next agreement (the step's end)
+    runs Lightning's save + requeue once and training goes on; SIGTERM still stops at once."""
+    ran = []
+
+    def lightning_handler(self, signum, frame) -> None:
+        ran.append(signum)
+
+    monkeypatch.setattr(_SignalConnector, "_slurm_sigusr_handler_fn", lightning_handler)
+    connector = FlagOnlySignals(quiet_trainer(plugins=[SLURMEnvironment(auto_requeue=True)]))
     connector.register_signal_handlers()
     try:
         usr1 = signal.getsignal(signal.SIGUSR1).signal_handlers
-        assert [h.__func__ for h in usr1] == [_SignalConnector._slurm_sigusr_handler_fn]
+        assert [h.__func__ for h in usr1] == [FlagOnlySignals._slurm_sigusr_handler_fn]
+        os.kill(os.getpid(), signal.SIGUSR1)
+        assert connector.requeue_requested and ran == []
+        connector.agree()
+        connector.agree()
+        assert ran == [signal.SIGUSR1] and not connector.received_sigterm
         os.kill(os.getpid(), signal.SIGTERM)
-        assert connector.requested and connector.received_sigterm  # one process: at once
+        assert connector.requested and connector.received_sigterm
     finally:
         connector.teardown()
 

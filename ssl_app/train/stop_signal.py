@@ -1,5 +1,5 @@
 """SIGTERM (scancel, docker stop, preemption) or Ctrl-C stops every rank at the same step, and
-none hangs.
+none hangs; SLURM's requeue signal saves a checkpoint there, on every rank at once.
 
 Lightning 2.6 broadcasts from inside its SIGTERM handler, and that broadcast pairs with the one
 its epoch loop makes before every training step, so a signal landing mid-step can leave the
@@ -7,11 +7,15 @@ ranks in different collectives (a scancel'd 2-rank run hung in 3 of 4 tries); th
 broadcast is also a host-device sync every DDP step (Lightning-AI/pytorch-lightning#21487).
 Ctrl-C is worse: a KeyboardInterrupt raised in each rank wherever it happens to be, then a
 checkpoint whose save waits at a barrier the other ranks never reach (a 2-rank run hung).
+Lightning's SLURM requeue handler saves a checkpoint, barrier included, inside the handler:
+the same mismatched collectives, and a checkpoint taken mid-step (half an optimiser step).
 Here the handlers only set a flag, and the ranks agree every `AGREE_EVERY_N_STEPS` steps and at
 each epoch's end: when any rank was signalled, Lightning's `received_sigterm` turns true on all
 of them at once, its loops raise `SIGTERMException` at the same point, and `SaveOnInterrupt`
-writes `last.ckpt` and reads which signal it was from `stop_signal`. A single process needs no
-agreement: SIGTERM stops it at the current step, Ctrl-C is Python's KeyboardInterrupt.
+writes `last.ckpt` and reads which signal it was from `stop_signal`; a requeue signal saves
+`hpc_ckpt_N.ckpt` on all of them at that step and training goes on. A single process needs no
+collective: SIGTERM stops it at the current step, the requeue save waits for the step's end,
+Ctrl-C is Python's KeyboardInterrupt.
 """
 
 from __future__ import annotations
@@ -31,19 +35,22 @@ AGREE_EVERY_N_STEPS = READ_EVERY_N_STEPS
 
 
 class FlagOnlySignals(_SignalConnector):
-    """Lightning's signal connector (SLURM's requeue handler, other handlers chained, all restored
-    after fit) whose SIGTERM handler, and under DDP its SIGINT handler, only note the signal: no
-    collective, and no exception mid-collective, inside a signal handler.
+    """Lightning's signal connector (other handlers chained, all restored after fit) whose
+    handlers only note the signal: no collective, no checkpoint and, under DDP, no exception
+    inside a signal handler. SIGTERM; SIGINT (Ctrl-C) under DDP; SLURM's requeue signal
+    (SIGUSR1 before the time limit), whose checkpoint + requeue Lightning ran in the handler.
 
-    `requested`: the signal this rank received (0: none; SIGTERM outranks SIGINT);
-    `stop_signal`: the one the ranks agreed to stop on."""
+    `requested`: the stop signal this rank received (0: none; SIGTERM outranks SIGINT);
+    `stop_signal`: the one the ranks agreed to stop on; `requeued`: the requeue is done."""
 
     def __init__(self, trainer: pl.Trainer) -> None:
         super().__init__(trainer)
         self.requested = self.stop_signal = 0
+        self.requeue_requested = self.requeued = False
 
     def register_signal_handlers(self) -> None:
         self.requested = self.stop_signal = 0
+        self.requeue_requested = self.requeued = False
         super().register_signal_handlers()
         if self.trainer.world_size > 1:
             self._register_signal(signal.SIGINT, self._sigint_notifier_fn)
@@ -57,19 +64,27 @@ class FlagOnlySignals(_SignalConnector):
             raise KeyboardInterrupt
         self.request(signal.SIGINT)
 
+    def _slurm_sigusr_handler_fn(self, signum: int, frame: FrameType | None) -> None:
+        self.requeue_requested = True
+
     def request(self, signum: int) -> None:
         self.requested = max(self.requested, int(signum))
-        if self.trainer.world_size == 1:
+        if self.trainer.world_size == 1:  # nobody to agree with: stop at this step
             self.stop_signal, self.received_sigterm = self.requested, True
 
     def agree(self) -> None:
-        """One collective, on every rank at the same step: any rank's signal stops all of them."""
-        if self.trainer.world_size == 1:  # `request` stopped it already
-            return
-        requested = torch.tensor(self.requested, device=self.trainer.strategy.root_device)
-        agreed = int(self.trainer.strategy.reduce(requested, reduce_op="max"))
-        if agreed:
-            self.stop_signal, self.received_sigterm = agreed, True
+        """On every rank at the same step (one all-reduce under DDP): any rank's signal holds
+        for all. A requeue signal saves `hpc_ckpt_N.ckpt` and requeues the job (Lightning's
+        handler, run here between steps); SIGTERM or Ctrl-C stops the run."""
+        stop, requeue = self.requested, int(self.requeue_requested)
+        if self.trainer.world_size > 1:
+            flags = torch.tensor([stop, requeue], device=self.trainer.strategy.root_device)
+            stop, requeue = self.trainer.strategy.reduce(flags, reduce_op="max").tolist()
+        if requeue and not self.requeued:
+            self.requeued = True
+            super()._slurm_sigusr_handler_fn(signal.SIGUSR1, None)
+        if stop:
+            self.stop_signal, self.received_sigterm = stop, True
 
 
 class StopTogetherOnSignals(pl.Callback):
@@ -86,8 +101,8 @@ class StopTogetherOnSignals(pl.Callback):
             trainer.fit_loop.epoch_loop._broadcast_sigterm_tensor = lambda: None
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if trainer.global_step % self.every_n_steps == 0:
-            self.connector.agree()
+        if trainer.world_size == 1 or trainer.global_step % self.every_n_steps == 0:
+            self.connector.agree()  # alone: no collective, so every step
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.connector.agree()
