@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 from rich.table import Table
 
 from ssl_app.cli import hydra_entry
+from ssl_app.config import check_values
 from ssl_app.data.images import load_image
 from ssl_app.data.views import build_eval_transform
 from ssl_app.errors import ConfigError, DataError, exit_on_user_error
@@ -79,6 +80,7 @@ def write_embeddings(out: Path, features: torch.Tensor, names: list[str], index)
 
 def embed(cfg: DictConfig) -> tuple[Embedded, Subject, object]:
     """Embed `cfg.split` with the requested backbone; returns (embeddings, source, datamodule)."""
+    check_values(cfg)
     require_faiss("ssl-embed (its neighbour index)")
     resolve_device(cfg)
     source = learned_source(cfg)

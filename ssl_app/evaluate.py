@@ -14,6 +14,7 @@ import torch
 from omegaconf import DictConfig, open_dict
 
 from ssl_app.cli import hydra_entry
+from ssl_app.config import check_values
 from ssl_app.errors import exit_on_user_error
 from ssl_app.eval.figures import write_figures
 from ssl_app.eval.options import from_eval_config, require_count
@@ -34,6 +35,7 @@ from ssl_app.run_log import start as start_run_log
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Run the requested protocols; returns eval.json's section of this data set (+ its name).
     The output directory is said first and the lines also go to `evaluate.log` there."""
+    check_values(cfg)
     todo = expand(cfg.protocol, cfg.ood_data is not None)
     opts = from_eval_config(cfg)
     require_count("max_plot_classes", cfg.max_plot_classes)

@@ -18,6 +18,14 @@ import pytest
         ("pretrain", "data=digitz", "Could not find 'data/digitz' Available options in 'data':"),
         ("evaluate", "protocl=knn", "Could not override 'protocl'"),
         ("pretrain", "model=_base", "no value for model.backbone; set model.backbone=..."),
+        ("evaluate", "seed=abc", "'abc' of type 'str' could not be converted to Int"),
+        ("embed", "k=many", "'many' of type 'str' could not be converted to Int"),
+        # values: the schemas' own checks, before any checkpoint or data is read
+        ("evaluate", "checkpoint=raw device=tpu", "device must be auto, cpu, cuda or cuda:N"),
+        ("evaluate", "checkpoint=raw lowshot.fractions=[2.0]", "lowshot.fractions must lie in"),
+        ("evaluate", "checkpoint=raw tsne_max_points=-1", "tsne_max_points must be an integer"),
+        ("evaluate", "checkpoint=raw num_workers=-1", "num_workers must be an integer >= 0"),
+        ("embed", "checkpoint=x.ckpt k=0", "k must be > 0"),
     ],
 )
 def test_composition_errors_are_one_line_and_exit_2(tmp_path, module, override, message):

@@ -31,6 +31,38 @@ class LinearSGDOptions:
     batch_size: int = 256
 
 
+@dataclass
+class KnnSettings:
+    """`ssl-eval`'s `knn:` block: the protocol's k and τ, and the grid the sweep tries."""
+
+    k: int = MISSING
+    temperature: float = MISSING
+    sweep_k: list[int] = MISSING
+    sweep_temperature: list[float] = MISSING
+
+
+@dataclass
+class LinearSettings:
+    """`ssl-eval`'s `linear:` block: the L-BFGS probe's inverse regularisation grid."""
+
+    c_grid: list[float] = MISSING
+
+
+@dataclass
+class LowshotSettings:
+    """`ssl-eval`'s `lowshot:` block: labelled fractions of the training split, and seeds."""
+
+    fractions: list[float] = MISSING
+    seeds: list[int] = MISSING
+
+    def __post_init__(self) -> None:
+        if not all(0 < fraction <= 1 for fraction in self.fractions):
+            raise ConfigError(
+                f"lowshot.fractions must lie in (0, 1], got {list(self.fractions)}; "
+                "e.g. lowshot.fractions=[0.01,0.1]"
+            )
+
+
 @dataclass(frozen=True)
 class EvalOptions:
     """What every protocol runner reads; the sweep is off when its lists are empty."""
