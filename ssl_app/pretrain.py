@@ -132,8 +132,8 @@ def run_pretraining(
     found = find_resume_checkpoint(cfg.resume, run_dir, run_dir.parent)
     if found is not None:
         run_dir = continued_run_dir(cfg.resume, found.path, run_dir)
+    module, datamodule, config = build_components(cfg)  # a bad value stops here, in one line
     start_log(run_dir, cfg.trainer.enable_progress_bar)
-    module, datamodule, config = build_components(cfg)
     run: PretrainConfig = OmegaConf.to_object(cfg)  # the config completed by build_components
     ckpt_path, resume_step = None, None
     if found is not None:

@@ -26,6 +26,7 @@ import pytest
         ("evaluate", "checkpoint=raw tsne_max_points=-1", "tsne_max_points must be an integer"),
         ("evaluate", "checkpoint=raw num_workers=-1", "num_workers must be an integer >= 0"),
         ("embed", "checkpoint=x.ckpt k=0", "k must be > 0"),
+        ("pretrain", "optim.base_lr=-1", "optim.base_lr must be > 0"),
     ],
 )
 def test_composition_errors_are_one_line_and_exit_2(tmp_path, module, override, message):
@@ -35,6 +36,7 @@ def test_composition_errors_are_one_line_and_exit_2(tmp_path, module, override, 
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1, done.stderr
     assert lines[0].startswith("error: ") and message in lines[0]
+    assert "run directory" not in done.stdout  # nothing announced that did not start
 
 
 @pytest.mark.parametrize(
