@@ -49,10 +49,15 @@ class PretrainConfig:
     seed: int = MISSING
     epochs: int = MISSING  # trainer.max_epochs follows this
     resume: Any = None  # null | true | auto | a .ckpt or run directory (bool or str)
+    checkpoint_every_s: float = MISSING  # last.ckpt: epoch ends this far apart, and the last
     eval: EvalConfig = MISSING
 
     def __post_init__(self) -> None:
         require_positive("epochs", self.epochs)
+        if not self.checkpoint_every_s >= 0:
+            raise ConfigError(
+                f"checkpoint_every_s must be >= 0 (0: every epoch), got {self.checkpoint_every_s}"
+            )
 
 
 @dataclass

@@ -87,14 +87,17 @@ def build_components(cfg: DictConfig) -> tuple[ContrastiveModule, ContrastiveDat
     return ContrastiveModule(run.model, run.loss, run.optim, run_config=config), datamodule, config
 
 
-def run_callbacks(eval_cfg: EvalConfig, run_dir: Path, datamodule) -> list[pl.Callback]:
+def run_callbacks(
+    eval_cfg: EvalConfig, run_dir: Path, datamodule, last_every_s: float = 60.0
+) -> list[pl.Callback]:
     """The divergence stop, the random streams and metrics kept for resume, the checkpoints
-    and (with labels) the online kNN monitor and linear probe."""
+    (`last.ckpt` at most every `last_every_s` seconds, and at the end) and (with labels) the
+    online kNN monitor and linear probe."""
     callbacks = [
         StopOnNonFinite(),
         ContinueRandomStreams(),
         FlushMetrics(),
-        *checkpoint_callbacks(run_dir, datamodule.has_labels),
+        *checkpoint_callbacks(run_dir, datamodule.has_labels, last_every_s),
     ]
     if datamodule.has_labels:
         knn = OnlineKNN(
@@ -143,7 +146,8 @@ def run_pretraining(
         del found  # the checkpoint's contents: Lightning reads them again to restore the run
         say(f"resuming from {ckpt_path} (step {resume_step}) in {run_dir}")
     interrupt = SaveOnInterrupt(run_dir / "checkpoints")
-    callbacks = [interrupt, StopTogetherOnSignals(), *run_callbacks(run.eval, run_dir, datamodule)]
+    own = run_callbacks(run.eval, run_dir, datamodule, run.checkpoint_every_s)
+    callbacks = [interrupt, StopTogetherOnSignals(), *own]
     callbacks += extra_callbacks
     trainer = pl.Trainer(
         **{**run.trainer, "enable_model_summary": False},

@@ -23,6 +23,7 @@ from ssl_app.errors import DivergedError, require_positive
 from ssl_app.eval.features import capped_loader, extract_features
 from ssl_app.eval.knn import knn_top1
 from ssl_app.progress import say
+from ssl_app.train.last_checkpoint import SaveLast
 
 # Steps on which callbacks read values from the device (a host-device sync on a GPU): the
 # divergence check and the DDP ranks' SIGTERM agreement (stop_signal.py) share them.
@@ -102,16 +103,15 @@ class OnlineKNN(pl.Callback):
         return knn_top1(bank, bank_labels, queries, query_labels, self.k, self.temperature)
 
 
-def checkpoint_callbacks(run_dir: Path, monitor_knn: bool) -> list:
-    """`last.ckpt` every epoch (for resume) and, with labels, `best-knn.ckpt`.
+def checkpoint_callbacks(run_dir: Path, monitor_knn: bool, last_every_s: float) -> list:
+    """`last.ckpt` (for resume; `SaveLast`: by time, and at the end) and, with labels,
+    `best-knn.ckpt`.
 
     The best-kNN checkpoint is considered every epoch; it only changes when `OnlineKNN`
     logged a better top-1 (the epochs it runs on include the last one).
     """
     ckpt_dir = run_dir / "checkpoints"
-    # Lightning >= 2.6 writes `save_last` only when a top-k file was saved in the same step, so
-    # save_top_k=0 would leave last.ckpt to the end of training: keep one unmonitored file instead.
-    callbacks = [ModelCheckpoint(dirpath=ckpt_dir, filename="last", enable_version_counter=False)]
+    callbacks: list[pl.Callback] = [SaveLast(ckpt_dir / "last.ckpt", last_every_s)]
     if monitor_knn:
         # The kNN metric exists on evaluation epochs only; the others have nothing to compare.
         warnings.filterwarnings("ignore", message=f".*monitor='{KNN_METRIC}'.*could not find")
