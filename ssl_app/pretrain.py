@@ -200,7 +200,7 @@ def fit(trainer: pl.Trainer, module, datamodule, ckpt_path, interrupt: SaveOnInt
     except SystemExit:
         if interrupt.signal is None:
             raise
-        kept = "resumable checkpoint" if interrupt.saved else "this step unsaved; last epoch's"
+        kept = "resumable checkpoint" if interrupt.saved else "this step unsaved; the last save is"
         say(f"interrupted: {kept} {interrupt.path}")
         raise SystemExit(128 + interrupt.signal) from None
     return time.perf_counter() - start

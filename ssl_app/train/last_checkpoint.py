@@ -33,7 +33,8 @@ class SaveLast(Checkpoint):
 
     def due(self, trainer: pl.Trainer) -> bool:
         """The first epoch, `every_s` since the last save, or the last epoch of the run."""
-        last_epoch = trainer.current_epoch + 1 >= (trainer.max_epochs or math.inf)
+        epochs = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else math.inf
+        last_epoch = trainer.current_epoch + 1 >= epochs
         steps_done = 0 <= trainer.max_steps <= trainer.global_step
         stopping = trainer.should_stop or last_epoch or steps_done
         return stopping or time.monotonic() - self.saved_at >= self.every_s
