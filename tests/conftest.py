@@ -62,6 +62,21 @@ def quiet_trainer(**kwargs) -> pl.Trainer:
     return pl.Trainer(accelerator="cpu", enable_model_summary=False, **quiet, **kwargs)
 
 
+class TinyRegression(pl.LightningModule):
+    """The smallest trainable LightningModule (one linear layer, SGD) for tests of the loop's
+    machinery: callbacks, signals, checkpoints."""
+
+    def __init__(self, features: int = 4) -> None:
+        super().__init__()
+        self.layer = torch.nn.Linear(features, 1)
+
+    def training_step(self, batch, batch_idx):
+        return self.layer(batch[0]).pow(2).mean()
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.01)
+
+
 def free_port() -> int:
     """A free TCP port on localhost for a gloo process group's rendezvous."""
     with socket.socket() as s:

@@ -6,23 +6,12 @@ from __future__ import annotations
 import pytest
 import pytorch_lightning as pl
 import torch
+from conftest import TinyRegression
 from torch.utils.data import DataLoader, TensorDataset
 
 from ssl_app.train.last_checkpoint import SaveLast
 
 STEPS_PER_EPOCH = 4
-
-
-class Linear(pl.LightningModule):
-    def __init__(self) -> None:
-        super().__init__()
-        self.layer = torch.nn.Linear(2, 1)
-
-    def training_step(self, batch, batch_idx):
-        return self.layer(batch[0]).pow(2).mean()
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=0.01)
 
 
 class StopAfterStep(pl.Callback):
@@ -53,8 +42,8 @@ def saved_steps(tmp_path, every_s: float, monkeypatch, **trainer_kwargs) -> list
     save = SaveLast(tmp_path / "last.ckpt", every_s)
     callbacks = [save, *trainer_kwargs.pop("callbacks", [])]
     trainer = checkpointing_trainer(max_epochs=5, callbacks=callbacks, **trainer_kwargs)
-    data = DataLoader(TensorDataset(torch.randn(STEPS_PER_EPOCH, 2)), batch_size=1)
-    trainer.fit(Linear(), data)
+    data = DataLoader(TensorDataset(torch.randn(STEPS_PER_EPOCH, 4)), batch_size=1)
+    trainer.fit(TinyRegression(), data)
     assert torch.load(tmp_path / "last.ckpt", weights_only=True)["global_step"] == steps[-1]
     return steps
 

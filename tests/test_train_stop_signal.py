@@ -15,7 +15,7 @@ import pytorch_lightning as pl
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from conftest import free_port, quiet_trainer
+from conftest import TinyRegression, free_port, quiet_trainer
 from lightning_fabric.plugins.environments import SLURMEnvironment
 from pytorch_lightning.loops.training_epoch_loop import _TrainingEpochLoop
 from pytorch_lightning.trainer.connectors.signal_connector import _SignalConnector
@@ -25,18 +25,6 @@ from torch.utils.data import DataLoader, TensorDataset
 from ssl_app.train.stop_signal import FlagOnlySignals, StopTogetherOnSignals
 
 EVERY, STEPS_PER_EPOCH = 5, 12  # agreements at steps 5, 10, 12 (epoch end), 15, ...
-
-
-class Linear(pl.LightningModule):
-    def __init__(self) -> None:
-        super().__init__()
-        self.layer = torch.nn.Linear(4, 1)
-
-    def training_step(self, batch, batch_idx):
-        return self.layer(batch[0]).pow(2).mean()
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=0.01)
 
 
 class SignalAt(pl.Callback):
@@ -95,7 +83,7 @@ def _train(rank: int, world: int, port: int, signum: int, signal_step: int, out:
     data = DataLoader(TensorDataset(torch.randn(STEPS_PER_EPOCH * world, 4)), batch_size=1)
     stopped_at = None
     try:
-        trainer.fit(Linear(), data)
+        trainer.fit(TinyRegression(), data)
     except SIGTERMException:
         stopped_at = trainer.global_step
     connector = stop.connector
