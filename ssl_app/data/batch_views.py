@@ -150,6 +150,20 @@ def _matrix(array: np.ndarray) -> tuple[tuple[float, ...], ...]:
     return tuple(tuple(float(v) for v in row) for row in array)
 
 
+# The fixed matrices of the colour maps as `_constant` keys, built once, not per batch.
+TO_GRAY_ROWS = _matrix(TO_GRAY)
+HUE_PART_ROWS = tuple(_matrix(part) for part in HUE_PARTS)
+
+
+@functools.cache
+def _homogeneous_parts(channels: int) -> tuple[tuple, tuple]:
+    """(C + 1)² keys: the corner that makes [[L, 0], [0, 0]] homogeneous, and the column that
+    adds a pivot to every channel's offset (1 at [c, C], c < C)."""
+    corner = np.diag([0.0] * channels + [1.0])
+    offsets = np.pad(np.ones((channels, 1)), ((0, 1), (channels, 0)))
+    return _matrix(corner), _matrix(offsets)
+
+
 def crop_boxes(crop: RandomResizedCrop, draws: Tensor, height: int, width: int) -> Tensor:
     """(B, 4) boxes from (B, tries, 4) uniforms, as `crop.params` turns the same draws into one.
 
@@ -207,13 +221,13 @@ def _step_matrices(factors: Tensor, channels: int) -> Tensor:
         identity = eye.expand(len(factors), 1, 1)
         linear = torch.stack([brightness * eye, contrast * eye, identity, identity], dim=1)
     else:
-        to_gray = _constant(_matrix(TO_GRAY), factors.device)
-        keep, cos_part, sin_part = (_constant(_matrix(p), factors.device) for p in HUE_PARTS)
+        to_gray = _constant(TO_GRAY_ROWS, factors.device)
+        keep, cos_part, sin_part = (_constant(p, factors.device) for p in HUE_PART_ROWS)
         angle = 2 * math.pi * hue
         hue_step = keep + torch.cos(angle) * cos_part + torch.sin(angle) * sin_part
         saturation_step = saturation * eye + (1 - saturation) * to_gray
         linear = torch.stack([brightness * eye, contrast * eye, saturation_step, hue_step], dim=1)
-    corner = _constant(_matrix(np.diag([0.0] * channels + [1.0])), factors.device)
+    corner = _constant(_homogeneous_parts(channels)[0], factors.device)
     return F.pad(linear, (0, 1, 0, 1)) + corner
 
 
@@ -227,8 +241,7 @@ def jitter_affine(factors: Tensor, order: Tensor, mean_pixel: Tensor) -> Tensor:
     batch, channels = mean_pixel.shape
     device = mean_pixel.device
     luma = _constant((*(LUMA if channels == 3 else (1.0,)), 0.0), device)
-    offsets = np.pad(np.ones((channels, 1)), ((0, 1), (channels, 0)))  # 1 at [c, C], c < C
-    to_offsets = _constant(_matrix(offsets), device)
+    to_offsets = _constant(_homogeneous_parts(channels)[1], device)
     ordered = _step_matrices(factors, channels).take_along_dim(order[:, :, None, None], dim=1)
     pivot_weight = (1 - factors[:, CONTRAST, None]) * (order == CONTRAST)  # (B, 4)
     mean = F.pad(mean_pixel, (0, 1), value=1.0)[..., None]  # (B, C + 1, 1)

@@ -62,7 +62,7 @@ class DataConfig:
     # gpu: both views in one batched pass on the training device; cpu: per-sample in workers;
     # auto: gpu on CUDA or at <= 64 px
     augment: str = "auto"
-    # torch.compile the batched views: a few fused kernels a batch instead of ~140 launches
+    # torch.compile the batched views: a few fused kernels a batch instead of ~110 launches
     compile_views: bool = False
     image_size: int = MISSING
     eval_batch_size: int = 256
