@@ -88,7 +88,7 @@ def build_components(cfg: DictConfig) -> tuple[ContrastiveModule, ContrastiveDat
 
 
 def run_callbacks(
-    eval_cfg: EvalConfig, run_dir: Path, datamodule, last_every_s: float = 60.0
+    eval_cfg: EvalConfig, run_dir: Path, datamodule, last_every_s: float
 ) -> list[pl.Callback]:
     """The divergence stop, the random streams and metrics kept for resume, the checkpoints
     (`last.ckpt` at most every `last_every_s` seconds, and at the end) and (with labels) the

@@ -95,7 +95,7 @@ def test_probe_is_on_with_labels_unless_switched_off(
         Image.new("RGB", (12, 12), (60 * i, 0, 0)).save(folder / f"{i}.png")
     cfg = pretrain_config(*(o.format(folder=folder) for o in overrides))
     _, datamodule, _ = build_components(cfg)
-    callbacks = run_callbacks(OmegaConf.to_object(cfg.eval), tmp_path, datamodule)
+    callbacks = run_callbacks(OmegaConf.to_object(cfg.eval), tmp_path, datamodule, 60)
     probes = [c for c in callbacks if isinstance(c, OnlineLinearProbe)]
     assert len(probes) == int(expected)
     if expected:
