@@ -179,5 +179,5 @@ class SaveOnInterrupt(pl.Callback):
                 return
         else:
             return
-        trainer.save_checkpoint(self.path)
+        trainer.save_checkpoint(self.path, weights_only=False)  # unset, Lightning logs each save
         self.saved = True

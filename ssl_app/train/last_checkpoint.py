@@ -28,7 +28,7 @@ class SaveLast(Checkpoint):
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.strategy.broadcast(self.due(trainer), src=0):
-            trainer.save_checkpoint(self.path)
+            trainer.save_checkpoint(self.path, weights_only=False)  # unset: a log line each
             self.saved_at = time.monotonic()
 
     def due(self, trainer: pl.Trainer) -> bool:
