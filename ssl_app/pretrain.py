@@ -47,6 +47,7 @@ from ssl_app.train.module import ContrastiveModule
 from ssl_app.train.online_probe import OnlineLinearProbe
 from ssl_app.train.resume import check_resume_checkpoint, find_resume_checkpoint
 from ssl_app.train.stop_signal import StopTogetherOnSignals
+from ssl_app.train.time_budget import TimeBudget
 
 
 def wants_small_stem(backbone: str, image_size: int, info: DatasetInfo) -> bool:
@@ -136,8 +137,9 @@ def run_pretraining(
     if found is not None:
         run_dir = continued_run_dir(cfg.resume, found.path, run_dir)
     module, datamodule, config = build_components(cfg)  # a bad value stops here, in one line
-    start_log(run_dir, cfg.trainer.enable_progress_bar)
     run: PretrainConfig = OmegaConf.to_object(cfg)  # the config completed by build_components
+    trainer_kwargs, budget = time_budget(run.trainer)
+    start_log(run_dir, cfg.trainer.enable_progress_bar)
     ckpt_path, resume_step = None, None
     if found is not None:
         state = module.state_dict()
@@ -147,10 +149,9 @@ def run_pretraining(
         say(f"resuming from {ckpt_path} (step {resume_step}) in {run_dir}")
     interrupt = SaveOnInterrupt(run_dir / "checkpoints")
     own = run_callbacks(run.eval, run_dir, datamodule, run.checkpoint_every_s)
-    callbacks = [interrupt, StopTogetherOnSignals(), *own]
-    callbacks += extra_callbacks
+    callbacks = [interrupt, StopTogetherOnSignals(), *budget, *own, *extra_callbacks]
     trainer = pl.Trainer(
-        **{**run.trainer, "enable_model_summary": False},
+        **{**trainer_kwargs, "enable_model_summary": False},
         default_root_dir=run_dir,
         logger=build_loggers(run.logger, run_dir, resume_step),
         callbacks=[*display_callbacks(run.trainer), *callbacks],
@@ -160,6 +161,14 @@ def run_pretraining(
     if not trainer.is_global_zero or not run.eval.final_table:
         return {}
     return final_results(learned_features(trainer, module, run_dir), run, run_dir, seconds)
+
+
+def time_budget(trainer_cfg: dict[str, Any]) -> tuple[dict[str, Any], list[TimeBudget]]:
+    """The Trainer's arguments without `max_time`, and the `TimeBudget` that takes its place
+    (the lr schedule then ends with the time), if one is set."""
+    kwargs = dict(trainer_cfg)
+    max_time = kwargs.pop("max_time", None)
+    return kwargs, [TimeBudget(max_time)] if max_time else []
 
 
 def start_log(run_dir: Path, bars: bool) -> None:

@@ -27,6 +27,7 @@ import pytest
         ("evaluate", "checkpoint=raw num_workers=-1", "num_workers must be an integer >= 0"),
         ("embed", "checkpoint=x.ckpt k=0", "k must be > 0"),
         ("pretrain", "optim.base_lr=-1", "optim.base_lr must be > 0"),
+        ("pretrain", "trainer.max_time=5min", "trainer.max_time='5min' is not a duration"),
     ],
 )
 def test_composition_errors_are_one_line_and_exit_2(tmp_path, module, override, message):

@@ -47,9 +47,10 @@ def log_validation_score(
 
 
 def is_monitor_epoch(trainer: pl.Trainer, every_n_epochs: int) -> bool:
-    """Whether the epoch now ending is scored on validation: every `every_n_epochs` and the last."""
+    """Whether the epoch now ending is scored on validation: every `every_n_epochs` and the last
+    (also one a stop ends early, e.g. `trainer.max_time`)."""
     epoch = trainer.current_epoch + 1
-    return epoch % every_n_epochs == 0 or epoch == trainer.max_epochs
+    return epoch % every_n_epochs == 0 or epoch == trainer.max_epochs or trainer.should_stop
 
 
 class OnlineKNN(pl.Callback):

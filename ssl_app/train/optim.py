@@ -64,10 +64,37 @@ def warmup_cosine(
     return final_ratio + (1 - final_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+class WarmupCosine:
+    """The per-step LR multiplier `warmup_cosine` over `total_steps`, whose cosine ends sooner at
+    `end_step` when that is set and smaller: the step a time budget runs out at (`TimeBudget`).
+    The warm-up takes at most half the steps, so the cosine still ends at 0."""
+
+    def __init__(self, warmup_steps: int, total_steps: int) -> None:
+        self.warmup_steps, self.total_steps = warmup_steps, total_steps
+        self.end_step: int | None = None
+
+    def __call__(self, step: int) -> float:
+        total = min(self.total_steps, self.end_step or self.total_steps)
+        return warmup_cosine(step, min(self.warmup_steps, total // 2), total)
+
+
+class WarmupCosineLR(torch.optim.lr_scheduler.LambdaLR):
+    """Per-step LambdaLR with `WarmupCosine`. Its checkpoint holds the step only, not the plan:
+    a resumed run plans from its own config (another `epochs` re-plans the cosine)."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, schedule: WarmupCosine) -> None:
+        super().__init__(optimizer, schedule)
+
+    @property
+    def schedule(self) -> WarmupCosine:
+        return self.lr_lambdas[0]
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "lr_lambdas": [None] * len(self.lr_lambdas)}
+
+
 def build_scheduler(
     optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int
-) -> torch.optim.lr_scheduler.LambdaLR:
-    """Per-step LambdaLR with `warmup_cosine`."""
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: warmup_cosine(step, warmup_steps, total_steps)
-    )
+) -> WarmupCosineLR:
+    """Linear warmup over `warmup_steps`, then cosine to 0 at `total_steps` (or sooner)."""
+    return WarmupCosineLR(optimizer, WarmupCosine(warmup_steps, total_steps))
