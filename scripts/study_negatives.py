@@ -2,8 +2,8 @@
 
 Each (batch size B, queue size K, temperature τ) is one `run_pretraining` run. Two budgets:
 `--epochs E` (every point the same epochs, so larger batches take fewer steps) or `--seconds S`
-(every point the same training seconds: a few steps are timed first, the cosine schedule is
-set for the steps that fit in S, and training stops at S in any case). Reported per point:
+(every point the same training seconds: `trainer.max_time`, whose cosine schedule ends with
+the time at the pace each run measures). Reported per point:
 steps, images/s, the final loss and MI bound log K − loss, the variance of the gradient
 estimate at the final weights (trace of its covariance over repeated batches of size B from a
 fixed probe set, `ssl_app.train.grad_variance`), and kNN and online-linear top-1 on the
@@ -24,7 +24,6 @@ import json
 import math
 import os
 import shutil
-import statistics
 import time
 from pathlib import Path
 
@@ -51,24 +50,20 @@ BASE_OVERRIDES = [
     "trainer.enable_progress_bar=false",
     "+trainer.enable_model_summary=false",
 ]
-TIMED_STEPS, SKIPPED_STEPS = 8, 3  # calibration: steps run, first ones not timed (warm-up)
-PLAN_SHARE = 0.95  # the schedule is planned for this share of the budget (epoch-end overheads)
 
 
-class TrainingBudget(pl.Callback):
-    """Stops training once `seconds` have passed since its start (None: never); records the
-    seconds up to the end of the last step and each step's end time."""
+class StepClock(pl.Callback):
+    """Records the seconds from the start of training to the end of its last step, and the
+    number of steps."""
 
-    def __init__(self, seconds: float | None = None) -> None:
-        self.limit, self.step_ends, self.start = seconds, [], 0.0
+    def __init__(self) -> None:
+        self.step_ends, self.start = [], 0.0
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.start = time.perf_counter()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.step_ends.append(time.perf_counter())
-        if self.limit is not None and self.seconds >= self.limit:
-            trainer.should_stop = True
 
     @property
     def seconds(self) -> float:
@@ -117,36 +112,14 @@ def compose_config(overrides: list[str]):
         return compose("pretrain", overrides=overrides)
 
 
-def step_seconds(overrides: list[str]) -> tuple[float, int]:
-    """(median seconds per training step after warm-up, steps per epoch) of a short run."""
-    module, datamodule, _ = pretrain.build_components(compose_config(overrides))
-    clock = TrainingBudget()
-    trainer = pl.Trainer(
-        accelerator="cpu",
-        max_steps=TIMED_STEPS,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[clock],
-    )
-    trainer.fit(module, datamodule)
-    ends = clock.step_ends[SKIPPED_STEPS:]
-    step = statistics.median(b - a for a, b in zip(ends, ends[1:], strict=False))
-    return step, trainer.num_training_batches
-
-
-def budget_overrides(point: list[str], args) -> tuple[list[str], float | None]:
-    """The run's schedule overrides and its seconds limit: fixed epochs, or the steps that fit
-    in `args.seconds` (the last epoch cut short by `max_steps`)."""
+def budget_overrides(args) -> list[str]:
+    """The run's schedule: fixed epochs, or `args.seconds` of training (whole seconds)."""
     if args.seconds is None:
-        return [f"epochs={args.epochs}", f"eval.every_n_epochs={args.epochs}"], None
-    step, per_epoch = step_seconds([*point, "epochs=1"])
-    steps = max(1, int(PLAN_SHARE * args.seconds / step))
-    epochs = math.ceil(steps / per_epoch)
-    print(f"{step:.3f} s/step: planning {steps} steps ({epochs} epochs) in {args.seconds:g} s")
-    schedule = [f"epochs={epochs}", f"+trainer.max_steps={steps}", "eval.every_n_epochs=100000"]
-    return schedule, args.seconds
+        return [f"epochs={args.epochs}", f"eval.every_n_epochs={args.epochs}"]
+    seconds = max(1, round(args.seconds))
+    hours, rest = divmod(seconds, 3600)
+    limit = f"00:{hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
+    return ["epochs=100000", f"trainer.max_time={limit}", "eval.every_n_epochs=100000"]
 
 
 def last_logged(metrics_csv: Path, keys: tuple[str, ...]) -> dict[str, float]:
@@ -169,27 +142,26 @@ def run_one(batch_size: int, queue: int, temperature: float, args, run_dir: Path
         *([f"loss.queue_size={queue}"] if queue else []),
         *args.overrides,
     ]
-    schedule, limit = budget_overrides(point, args)
-    cfg = compose_config([*point, *schedule])
+    cfg = compose_config([*point, *budget_overrides(args)])
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
-    budget = TrainingBudget(limit)
+    clock = StepClock()
     info = dataset_info(cfg.data.name, cfg.data.root, **cfg.data.dataset_kwargs)
     probe = OnlineLinearProbe(info.num_classes)
     measures = FinalMeasures(probe, batch_size, args.grad_draws)
-    pretrain.run_pretraining(cfg, run_dir, extra_callbacks=[budget, probe, measures])
+    pretrain.run_pretraining(cfg, run_dir, extra_callbacks=[clock, probe, measures])
     logged = last_logged(
         run_dir / "metrics.csv", ("train/loss", "train/mi_bound", "train/num_negatives")
     )
-    steps = len(budget.step_ends)
+    steps = len(clock.step_ends)
     return {
         "batch_size": batch_size,
         "queue_size": queue,
         "temperature": temperature,
         "negatives": logged["train/num_negatives"],
         "steps": steps,
-        "train_seconds": round(budget.seconds, 1),
-        "images_per_s": steps * batch_size / budget.seconds,
+        "train_seconds": round(clock.seconds, 1),
+        "images_per_s": steps * batch_size / clock.seconds,
         "loss": logged["train/loss"],
         "mi_bound": logged["train/mi_bound"],
         **measures.results,
