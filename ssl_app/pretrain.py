@@ -24,7 +24,7 @@ from ssl_app.cli import hydra_entry
 from ssl_app.config import PretrainConfig
 from ssl_app.data import DatasetInfo, dataset_info
 from ssl_app.data.datamodule import ContrastiveDataModule
-from ssl_app.errors import ConfigError, exit_on_user_error
+from ssl_app.errors import ConfigError, SslAppError, exit_on_user_error
 from ssl_app.eval.feature_set import FeatureSet
 from ssl_app.eval.final_table import final_table, top1_rows, verdict
 from ssl_app.eval.options import EvalConfig
@@ -120,10 +120,17 @@ def continued_run_dir(resume: Any, ckpt_path: Path, run_dir: Path) -> Path:
     if resume not in (True, "true") or ckpt_path.parent.name != "checkpoints":
         return run_dir
     previous = ckpt_path.parent.parent
-    made_by_hydra = (run_dir / ".hydra").is_dir() and previous.resolve() != run_dir.resolve()
-    if made_by_hydra and {p.name for p in run_dir.iterdir()} <= {".hydra", "pretrain.log"}:
-        shutil.rmtree(run_dir)
+    if previous.resolve() != run_dir.resolve():
+        discard_unused_run_dir(run_dir, also=("pretrain.log",))
     return previous
+
+
+def discard_unused_run_dir(run_dir: Path, also: tuple[str, ...] = ()) -> None:
+    """Removes a run directory that holds only what Hydra wrote at the start (`.hydra`) and
+    `also`: a run that stopped on a bad value leaves no empty directory behind."""
+    names = {p.name for p in run_dir.iterdir()} if run_dir.is_dir() else set()
+    if ".hydra" in names and names <= {".hydra", *also} and run_dir.resolve() != Path.cwd():
+        shutil.rmtree(run_dir)
 
 
 def run_pretraining(
@@ -240,7 +247,12 @@ def final_results(
 @hydra.main(version_base=None, config_path="pkg://ssl_app.conf", config_name="pretrain")
 @exit_on_user_error
 def hydra_main(cfg: DictConfig) -> None:
-    run_pretraining(cfg, Path(HydraConfig.get().runtime.output_dir))
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        run_pretraining(cfg, run_dir)
+    except SslAppError:
+        discard_unused_run_dir(run_dir)
+        raise
 
 
 main = hydra_entry("pretrain", hydra_main)

@@ -32,12 +32,13 @@ import pytest
 )
 def test_composition_errors_are_one_line_and_exit_2(tmp_path, module, override, message):
     cmd = [sys.executable, "-m", f"ssl_app.{module}", *override.split()]
-    cmd.append(f"hydra.run.dir={tmp_path}")
+    cmd.append(f"hydra.run.dir={tmp_path / 'run'}")
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1, done.stderr
     assert lines[0].startswith("error: ") and message in lines[0]
     assert "run directory" not in done.stdout  # nothing announced that did not start
+    assert not (tmp_path / "run" / ".hydra").exists()  # ... nor left behind
 
 
 @pytest.mark.parametrize(
