@@ -28,6 +28,9 @@ import pytest
         ("embed", "checkpoint=x.ckpt k=0", "k must be > 0"),
         ("pretrain", "optim.base_lr=-1", "optim.base_lr must be > 0"),
         ("pretrain", "trainer.max_time=5min", "trainer.max_time='5min' is not a duration"),
+        # data that is not there: said before the run starts
+        ("pretrain", "data=fashion_mnist data.root=/nowhere", "fashion_mnist train-images-idx3"),
+        ("pretrain", "data=cifar10 data.root=/nowhere", "cifar10 not found or corrupt in"),
     ],
 )
 def test_composition_errors_are_one_line_and_exit_2(tmp_path, module, override, message):

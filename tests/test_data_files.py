@@ -86,6 +86,30 @@ def test_missing_torchvision_data_set_is_one_line(tmp_path, name):
     assert "data.download=true" in str(err.value)
 
 
+@pytest.mark.parametrize(
+    ("name", "folder"),
+    [
+        ("cifar10", "cifar-10-batches-py"),
+        ("cifar100", "cifar-100-python"),
+        ("stl10", "stl10_binary"),
+    ],
+)
+def test_presence_is_checked_without_reading(tmp_path, name, folder):
+    source = DATASETS.get(name)
+    with pytest.raises(DataError, match=f"{name} not found or corrupt in '{tmp_path}'"):
+        source.check_present(str(tmp_path))
+    (tmp_path / folder).mkdir()  # torchvision's folder, empty: reading it is the loader's job
+    source.check_present(str(tmp_path))
+
+
+def test_fashion_mnist_presence_needs_both_splits(tmp_path):
+    _fake_fashion(tmp_path / "fm")
+    DATASETS.get("fashion_mnist").check_present(str(tmp_path / "fm"))
+    next((tmp_path / "fm").glob("t10k-images*")).unlink()
+    with pytest.raises(DataError, match="t10k-images-idx3-ubyte"):
+        DATASETS.get("fashion_mnist").check_present(str(tmp_path / "fm"))
+
+
 def test_torchvision_static_info_needs_no_files():
     assert dataset_info("cifar100").num_classes == 100
     assert dataset_info("stl10", root="/nonexistent").image_size == 96

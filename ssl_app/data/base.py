@@ -61,6 +61,11 @@ class Source(Dataset):
     def download(cls, root: str | None = None, **kwargs) -> None:
         """Fetch the files to `root` (no-op for data sets that need none)."""
 
+    @classmethod
+    def check_present(cls, root: str | None = None, **kwargs) -> None:
+        """A one-line DataError when the files are not where the data set looks, found without
+        reading them, so a run stops before it starts (no-op for data sets that need none)."""
+
 
 def check_split(split: str) -> None:
     if split not in SPLITS:

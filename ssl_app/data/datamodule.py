@@ -54,6 +54,8 @@ class ContrastiveDataModule(pl.LightningDataModule):
         self.device_views: BatchViews | None = None  # set when training batches are augmented there
         self._resident: ResidentImages | None = None
         self.info = dataset_info(data.name, data.root, **self.dataset_kwargs)
+        if not self.download_data:
+            source.check_present(data.root, **self.dataset_kwargs)
         self._sets: dict[str, Dataset] = {}
         self._loaders: dict[tuple[str, str], tuple[DataLoader, DataLoader]] = {}
 

@@ -72,6 +72,11 @@ class FashionMNIST(TensorImages):
         return INFO
 
     @classmethod
+    def check_present(cls, root: str | None = None) -> None:
+        for split in FILES:
+            locate(split, root)
+
+    @classmethod
     def download(cls, root: str | None = None) -> None:
         """Fetch the idx files with torchvision unless they are already found."""
         from ssl_app.data.torchvision_sets import call_torchvision

@@ -5,6 +5,8 @@ torchvision's own errors (missing files, failed downloads) become one-line DataE
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from ssl_app.data.base import DATASETS, DatasetInfo, TensorImages, check_split
@@ -19,15 +21,19 @@ def call_torchvision(name: str, class_name: str, root: str, download: bool, **kw
         return getattr(torchvision.datasets, class_name)(root=root, download=download, **kwargs)
     except (RuntimeError, OSError, ValueError) as err:
         if not download:
-            raise DataError(
-                f"{name} not found or corrupt in '{root}'; set data.download=true (needs internet) "
-                f"or data.root=<folder that holds it>"
-            ) from None
+            raise not_found(name, root) from None
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise DataError(
             f"could not download {name} to '{root}' ({reason}); fetch it where there is internet "
             f"and set data.root=<that folder>"
         ) from None
+
+
+def not_found(name: str, root: str) -> DataError:
+    return DataError(
+        f"{name} not found or corrupt in '{root}'; set data.download=true (needs internet) "
+        f"or data.root=<folder that holds it>"
+    )
 
 
 # torchvision's `classes` of each (which it reads from the data set's own meta files).
@@ -80,6 +86,15 @@ class TorchvisionImages(TensorImages):
     @classmethod
     def static_info(cls, root: str | None = None, **kwargs) -> DatasetInfo:
         return cls.INFO
+
+    @classmethod
+    def check_present(cls, root: str | None = None, **kwargs) -> None:
+        """torchvision's folder for the data set (e.g. cifar-10-batches-py) is below the root."""
+        import torchvision.datasets
+
+        folder = getattr(torchvision.datasets, cls.TV_CLASS).base_folder
+        if not (Path(cls.root_or_default(root)) / folder).is_dir():
+            raise not_found(cls.INFO.name, cls.root_or_default(root))
 
     @classmethod
     def download(cls, root: str | None = None, **kwargs) -> None:
