@@ -170,7 +170,7 @@ class ContrastiveModule(pl.LightningModule):
         )
         total = int(self.trainer.estimated_stepping_batches)
         steps_per_epoch = max(1, total // max(1, self.trainer.max_epochs))
-        warmup = min(total, round(self.optim.warmup_epochs * steps_per_epoch))
+        warmup = round(self.optim.warmup_epochs * steps_per_epoch)  # at most half: WarmupCosine
         scheduler = build_scheduler(optimizer, warmup, total)
         return {
             "optimizer": optimizer,
