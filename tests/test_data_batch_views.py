@@ -292,6 +292,7 @@ def test_solarize_is_a_validated_probability_on_both_paths():
     torch.testing.assert_close(BatchViews(2, GRAY, full)(image[None])[0], expected)
 
 
+@pytest.mark.filterwarnings("error:Dynamo detected a call to a `functools")  # traced caches
 def test_compiled_views_equal_the_eager_views():
     """`compile=True` runs the same ops fused: the same seed gives the same views, to float
     rounding, every op included (RGB for saturation, hue and grayscale; blur at 96 px)."""

@@ -155,13 +155,21 @@ TO_GRAY_ROWS = _matrix(TO_GRAY)
 HUE_PART_ROWS = tuple(_matrix(part) for part in HUE_PARTS)
 
 
-@functools.cache
-def _homogeneous_parts(channels: int) -> tuple[tuple, tuple]:
+def _build_homogeneous_parts(channels: int) -> tuple[tuple, tuple]:
     """(C + 1)² keys: the corner that makes [[L, 0], [0, 0]] homogeneous, and the column that
     adds a pivot to every channel's offset (1 at [c, C], c < C)."""
     corner = np.diag([0.0] * channels + [1.0])
     offsets = np.pad(np.ones((channels, 1)), ((0, 1), (channels, 0)))
     return _matrix(corner), _matrix(offsets)
+
+
+# Gray and RGB built at import: a dict torch.compile reads as a constant (through a
+# functools cache it traces the function and warns).
+HOMOGENEOUS_PARTS = {c: _build_homogeneous_parts(c) for c in (1, 3)}
+
+
+def _homogeneous_parts(channels: int) -> tuple[tuple, tuple]:
+    return HOMOGENEOUS_PARTS.get(channels) or _build_homogeneous_parts(channels)
 
 
 def crop_boxes(crop: RandomResizedCrop, draws: Tensor, height: int, width: int) -> Tensor:
