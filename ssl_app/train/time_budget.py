@@ -19,6 +19,7 @@ from pytorch_lightning.callbacks import Timer
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from ssl_app.errors import ConfigError
+from ssl_app.progress import say
 from ssl_app.train.callbacks import READ_EVERY_N_STEPS
 from ssl_app.train.optim import WarmupCosineLR
 
@@ -52,6 +53,11 @@ class TimeBudget(Timer):
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_train_start(trainer, pl_module)
         self.since = None
+        left = timedelta(seconds=round(self.time_remaining()))
+        say(
+            f"training for {left} (trainer.max_time), the lr annealed by then or at epoch "
+            f"{trainer.max_epochs}, whichever comes first"
+        )
 
     def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
         if trainer.world_size > 1 and trainer.global_step % self.every_n_steps:
