@@ -138,3 +138,27 @@ def test_ssl_pretrain_with_max_time_stops_annealed_and_scores_the_last_epoch(
     assert epochs < 1000 and lrs[-1] < 0.05 * max(lrs)  # stopped by time, the cosine ended
     scored = [int(r["epoch"]) + 1 for r in rows if r.get("val/knn_top1")]
     assert scored[-1] == epochs  # the stopped epoch was scored on validation
+
+
+def test_a_resumed_run_gets_the_time_that_is_left(tmp_path):
+    """The elapsed training time travels in the checkpoint (Lightning's Timer state)."""
+    data = DataLoader(TensorDataset(torch.randn(4, 4)), batch_size=1)
+
+    def fit(budget: TimeBudget, epochs: int, ckpt_path=None) -> pl.Trainer:
+        trainer = pl.Trainer(
+            accelerator="cpu",
+            max_epochs=epochs,
+            callbacks=[budget],
+            logger=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            enable_checkpointing=False,
+        )
+        trainer.fit(Scheduled(), data, ckpt_path=ckpt_path)
+        return trainer
+
+    first = StepClock({"seconds": 100})
+    fit(first, 2).save_checkpoint(tmp_path / "last.ckpt")  # 8 steps: 15 s of the clock used
+    resumed = StepClock({"seconds": 100})
+    fit(resumed, 3, ckpt_path=tmp_path / "last.ckpt")
+    assert resumed._offset == pytest.approx(START_UP_S + 8)  # Timer adds it to its clock
