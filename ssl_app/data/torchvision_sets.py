@@ -92,9 +92,9 @@ class TorchvisionImages(TensorImages):
         """torchvision's folder for the data set (e.g. cifar-10-batches-py) is below the root."""
         import torchvision.datasets
 
-        folder = getattr(torchvision.datasets, cls.TV_CLASS).base_folder
-        if not (Path(cls.root_or_default(root)) / folder).is_dir():
-            raise not_found(cls.INFO.name, cls.root_or_default(root))
+        root = cls.root_or_default(root)
+        if not (Path(root) / getattr(torchvision.datasets, cls.TV_CLASS).base_folder).is_dir():
+            raise not_found(cls.INFO.name, root)
 
     @classmethod
     def download(cls, root: str | None = None, **kwargs) -> None:

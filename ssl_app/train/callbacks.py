@@ -26,8 +26,15 @@ from ssl_app.progress import say
 from ssl_app.train.last_checkpoint import SaveLast
 
 # Steps on which callbacks read values from the device (a host-device sync on a GPU): the
-# divergence check and the DDP ranks' SIGTERM agreement (stop_signal.py) share them.
+# divergence check and the DDP ranks' agreements (stop_signal.py, time_budget.py) share them.
 READ_EVERY_N_STEPS = 20
+
+
+def ranks_agree_now(trainer: pl.Trainer, every_n_steps: int = READ_EVERY_N_STEPS) -> bool:
+    """Whether the ranks agree on a decision at this step: under DDP every `every_n_steps` steps
+    (a collective), alone every step (no collective, nobody to wait for)."""
+    return trainer.world_size == 1 or trainer.global_step % every_n_steps == 0
+
 
 KNN_METRIC = "val/knn_top1"
 KNN_BANK_MAX = 100_000  # training images in the monitor's bank (CIFAR: 45,000; ImageNet: 1.15M)

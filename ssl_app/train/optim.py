@@ -82,9 +82,6 @@ class WarmupCosineLR(torch.optim.lr_scheduler.LambdaLR):
     """Per-step LambdaLR with `WarmupCosine`. Its checkpoint holds the step only, not the plan:
     a resumed run plans from its own config (another `epochs` re-plans the cosine)."""
 
-    def __init__(self, optimizer: torch.optim.Optimizer, schedule: WarmupCosine) -> None:
-        super().__init__(optimizer, schedule)
-
     @property
     def schedule(self) -> WarmupCosine:
         return self.lr_lambdas[0]

@@ -27,7 +27,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.trainer.connectors.signal_connector import _SignalConnector
 
-from ssl_app.train.callbacks import READ_EVERY_N_STEPS
+from ssl_app.train.callbacks import READ_EVERY_N_STEPS, ranks_agree_now
 
 # One all-reduce of a flag on the steps `StopOnNonFinite` already reads the device on: no extra
 # host-device sync, and a stop at most 19 steps after the signal.
@@ -101,8 +101,8 @@ class StopTogetherOnSignals(pl.Callback):
             trainer.fit_loop.epoch_loop._broadcast_sigterm_tensor = lambda: None
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if trainer.world_size == 1 or trainer.global_step % self.every_n_steps == 0:
-            self.connector.agree()  # alone: no collective, so every step
+        if ranks_agree_now(trainer, self.every_n_steps):
+            self.connector.agree()
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.connector.agree()

@@ -1,7 +1,7 @@
 """`trainer.max_time`: stop when the time is up, with the learning rate annealed by then.
 
 Lightning's own `max_time` stops the run mid-schedule: a 5-minute Fashion-MNIST run planned for
-48 epochs stopped in epoch 39 with the learning rate still at a twelfth of its peak (H200, the
+48 epochs stopped in its 40th epoch with the learning rate still at a twelfth of its peak (H200, the
 README's time-to-accuracy run). Here the cosine ends with the time instead: as the run goes,
 the steps that fit in the time left are counted at the run's own pace, and the schedule's end
 moves there (or stays at the last epoch, whichever comes first). Under DDP rank 0's count and
@@ -20,7 +20,7 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from ssl_app.errors import ConfigError
 from ssl_app.progress import say
-from ssl_app.train.callbacks import READ_EVERY_N_STEPS
+from ssl_app.train.callbacks import READ_EVERY_N_STEPS, ranks_agree_now
 from ssl_app.train.optim import WarmupCosineLR
 
 
@@ -60,8 +60,8 @@ class TimeBudget(Timer):
         )
 
     def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
-        if trainer.world_size > 1 and trainer.global_step % self.every_n_steps:
-            return  # alone, every step: nobody to agree with
+        if not ranks_agree_now(trainer, self.every_n_steps):
+            return
         stop, end_step = trainer.strategy.broadcast(self.plan(trainer.global_step), src=0)
         for config in trainer.lr_scheduler_configs:
             if isinstance(config.scheduler, WarmupCosineLR):
