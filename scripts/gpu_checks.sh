@@ -79,6 +79,7 @@ tta_ours() {  # BUDGET_S of training, the lr schedule ending with the time (trai
   fi
   fits $((BUDGET_S + 100)) "ssl_app time to accuracy" || return 0
   log "ssl_app fashion_mnist: ${BUDGET_S}s ${compiled[*]}"
+  rm -rf /tmp/fmnist # a rerun on the same machine must not copy (or resume) the last run's results
   timeout $((BUDGET_S + 100)) python3 -m ssl_app.pretrain data=fashion_mnist data.root=$FMNIST \
     model=resnet18 trainer="$TRAINER" optim.batch_size=512 epochs=1000 "${compiled[@]}" \
     "${RECIPE[@]}" trainer.max_time="$max_time" eval.linear=false \
