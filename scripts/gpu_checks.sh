@@ -14,7 +14,8 @@
 #   call 1 (~410 s): BUDGET_S=300 DEADLINE_S=540 RUN="r18_32 tta_ours"
 #   call 2 (~350 s): BUDGET_S=300 DEADLINE_S=540 RUN="peer_r18_32 tta_peer"
 # Before a device session, PREFLIGHT=1 runs every step at toy size on this machine's CPU (a few
-# minutes), so a broken command costs no device time: OUT=/tmp/pre PREFLIGHT=1 bash scripts/gpu_checks.sh
+# minutes), so a broken command costs no device time:
+#   OUT=/tmp/pre PREFLIGHT=1 bash scripts/gpu_checks.sh
 #
 # Carries .gpu/ (git-ignored): wheels/ (hydra-core, omegaconf, antlr4, faiss-cpu, lightly,
 # lightly-utils, aenum), fashion_mnist/ (the four idx .gz files) and lightly_simclr.py (the peer
