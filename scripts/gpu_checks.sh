@@ -17,9 +17,10 @@
 # minutes), so a broken command costs no device time:
 #   OUT=/tmp/pre PREFLIGHT=1 bash scripts/gpu_checks.sh
 #
-# Carries .gpu/ (git-ignored): wheels/ (hydra-core, omegaconf, antlr4, faiss-cpu, lightly,
-# lightly-utils, aenum), fashion_mnist/ (the four idx .gz files) and lightly_simclr.py (the peer
-# reference of ../shared/peers with a --backbone option). Results: $OUT/*.jsonl, $OUT/*.log.
+# Carries .gpu/ (git-ignored; `bash scripts/gpu_kit.sh` makes it): wheels/ (hydra-core,
+# omegaconf, antlr4, faiss-cpu, lightly, lightly-utils, aenum), fashion_mnist/ (the four idx .gz
+# files) and lightly_simclr.py (the peer reference of ../shared/peers with a --backbone option).
+# Results: $OUT/*.jsonl, $OUT/*.log.
 set -uo pipefail
 OUT=${OUT:-benchmarks/tmp}
 BUDGET_S=${BUDGET_S:-120}     # time to accuracy: training seconds for each of ssl_app and lightly

@@ -21,7 +21,8 @@ from ssl_app.train.resume import find_resume_checkpoint
 
 TORCHRUN = REPO / "scripts/launch/torchrun.sh"
 SBATCH = REPO / "scripts/launch/slurm.sbatch"
-SCRIPTS = [TORCHRUN, SBATCH, REPO / "docker/entrypoint.sh", REPO / "scripts/gpu_checks.sh"]
+GPU_SCRIPTS = [REPO / "scripts/gpu_checks.sh", REPO / "scripts/gpu_kit.sh"]
+SCRIPTS = [TORCHRUN, SBATCH, REPO / "docker/entrypoint.sh", *GPU_SCRIPTS]
 SLURM_2x4 = {
     "SLURM_JOB_ID": "4242",
     "SLURM_NNODES": "2",
