@@ -1,6 +1,6 @@
 """`trainer.max_time`: stop when the time is up, with the learning rate annealed by then.
 
-Lightning's own `max_time` stops the run mid-schedule: a 5-minute Fashion-MNIST run planned for
+Lightning's own `max_time` stops the run mid-schedule: a 150-s Fashion-MNIST run planned for
 48 epochs stopped in its 40th epoch with the learning rate still at a twelfth of its peak (H200, the
 README's time-to-accuracy run). Here the cosine ends with the time instead: as the run goes,
 the steps that fit in the time left are counted at the run's own pace, and the schedule's end
